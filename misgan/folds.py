@@ -15,6 +15,7 @@ sit on both sides; `make_folds` calls it on every fold it returns.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -124,8 +125,9 @@ def _with_valid(
 
 
 def _stable_int(text: str) -> int:
-    # Python's hash() is salted per process; folds must be identical across processes
-    return int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "little")
+    # Python's hash() is salted per process; folds must be identical across processes. Hash the whole
+    # name: its first 8 bytes alone are shared by e.g. "spk-Ses01F" and "spk-Ses01M"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
 def _predefined(df: pd.DataFrame, rows: np.ndarray, spk: np.ndarray, fraction: float, seed: int) -> Fold:
@@ -191,7 +193,10 @@ def _read_assignment(path: Path) -> dict[str, str]:
             out[str(utt)] = str(fold)
         return out
     sep = "\t" if path.suffix == ".tsv" else ","
-    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise FoldError(f"{path}: not a readable CSV/TSV fold table ({exc})") from exc
     if not {"utt_id", "fold"} <= set(table.columns):
         raise FoldError(f"{path}: needs columns utt_id and fold (found {', '.join(table.columns)})")
     return dict(zip(table["utt_id"], table["fold"], strict=True))

@@ -1,9 +1,111 @@
-"""Commands of this stage (filled in by the stage's issue)."""
+"""Data commands: `misgan manifest` (corpus folder -> manifest CSV) and `misgan doctor` (check a corpus)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from misgan.cli.common import user_errors
+
+CORPUS_HELP = "Corpus reader: iemocap, msp-improv, msp-podcast, ravdess, csv."
+CLASSES_HELP = "4 = neutral/happy/sad/angry (default; csv: all), all = every labelled class."
+
+
+def _reader_options(classes: str | None, keep_exc: bool, table: str | None) -> dict:
+    opts: dict = {"classes": classes}
+    if keep_exc:
+        opts["keep_exc"] = True
+    if table:
+        opts["table"] = table
+    return opts
+
+
+def _print_problems(problems: list, limit: int) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    for p in errors:
+        typer.secho(str(p), fg=typer.colors.RED, err=True)
+    for p in warnings[:limit]:
+        typer.secho(str(p), fg=typer.colors.YELLOW, err=True)
+    if len(warnings) > limit:
+        typer.echo(f"... {len(warnings) - limit} more warning(s); --max-warnings 0 shows none, -1 all", err=True)
+
+
+def manifest(
+    corpus: str = typer.Option(..., "--corpus", "-c", help=CORPUS_HELP),
+    root: Path = typer.Option(..., "--root", "-r", help="Corpus folder (csv: the table or its folder)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Manifest CSV [manifests/<corpus>.csv]."),
+    classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
+    keep_exc: bool = typer.Option(False, "--keep-exc", help="IEMOCAP: keep 'excited' apart from 'happy'."),
+    table: str | None = typer.Option(None, "--table", help="csv: table file name inside --root."),
+    durations: bool = typer.Option(False, "--durations", help="Fill durations from the audio headers."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 (writing nothing) if the reader found errors."),
+    max_warnings: int = typer.Option(20, "--max-warnings", help="Warnings to print (-1 = all)."),
+) -> None:
+    """Write the manifest CSV of a corpus and print counts per class and per speaker."""
+    from misgan.corpora import read_corpus
+    from misgan.manifest import summary, write_manifest
+
+    with user_errors():
+        result = read_corpus(corpus, root, durations=durations, **_reader_options(classes, keep_exc, table))
+        _print_problems(result.problems, len(result.problems) if max_warnings < 0 else max_warnings)
+        if strict and result.errors:
+            typer.secho(
+                f"{len(result.errors)} error(s); nothing written (--strict)", fg=typer.colors.RED, err=True
+            )
+            raise typer.Exit(1)
+        df = result.manifest
+        if not len(df):
+            typer.secho(f"{root}: no usable utterances; nothing written", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+        out = write_manifest(df, output or Path("manifests") / f"{corpus.lower()}.csv")
+        per_class, per_speaker = summary(df)
+        typer.echo(f"wrote {out}: {len(df)} utterances, {len(per_speaker)} speakers, {len(per_class)} classes")
+        typer.echo("per class: " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
+        typer.echo("per speaker:")
+        typer.echo(per_speaker.to_string())
+        if result.problems:
+            typer.echo(
+                f"reader problems: {len(result.errors)} error(s), {len(result.warnings)} warning(s); "
+                f"run `misgan doctor --corpus {corpus} --root {root}` for a full check"
+            )
+
+
+def doctor(
+    corpus: str = typer.Option(..., "--corpus", "-c", help=CORPUS_HELP),
+    root: Path = typer.Option(..., "--root", "-r", help="Corpus folder (csv: the table or its folder)."),
+    classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
+    keep_exc: bool = typer.Option(False, "--keep-exc", help="IEMOCAP: keep 'excited' apart from 'happy'."),
+    table: str | None = typer.Option(None, "--table", help="csv: table file name inside --root."),
+    decode: bool = typer.Option(True, "--decode/--headers-only", help="Decode every file, or read headers only."),
+    workers: int = typer.Option(4, "--workers", help="Threads checking audio files."),
+    max_warnings: int = typer.Option(50, "--max-warnings", help="Warnings to print (-1 = all)."),
+) -> None:
+    """Check layout, label and transcript lines and every referenced audio file; exit 1 on errors."""
+    import sys
+
+    from misgan.doctor import run_doctor
+
+    with user_errors():
+        report = run_doctor(
+            corpus,
+            root,
+            decode=decode,
+            workers=workers,
+            progress=sys.stderr.isatty(),
+            **_reader_options(classes, keep_exc, table),
+        )
+    _print_problems(report.problems, len(report.problems) if max_warnings < 0 else max_warnings)
+    for line in report.summary_lines():
+        typer.echo(line)
+    if not report.ok:
+        typer.secho("FAILED: fix the errors above before extracting features", fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.secho("OK", fg=typer.colors.GREEN)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("manifest")(manifest)
+    app.command("doctor")(doctor)
