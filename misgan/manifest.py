@@ -99,9 +99,11 @@ def write_manifest(df: Manifest, path: str | Path) -> Path:
 def manifest_sha256(df: Manifest) -> str:
     """Stable content hash of a manifest: schema columns in row order, canonical CSV bytes.
 
-    Extras are left out on purpose: they never change extracted features.
+    Extras are left out on purpose: they never change extracted features. Audio paths enter by file
+    name only, so moving a corpus folder (or mounting it elsewhere) keeps the cache valid.
     """
     df = normalise(df)[list(COLUMNS)]
+    df["path"] = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in df["path"]]
     payload = df.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode("utf-8")
     return hashlib.sha256(payload).hexdigest()
 

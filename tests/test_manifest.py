@@ -87,3 +87,12 @@ def test_label_order_and_summary():
     assert per_class.to_dict() == {"neutral": 1, "happy": 2, "sad": 2, "angry": 1, "fear": 1}
     assert per_speaker.loc["s0", "total"] == 3
     assert isinstance(per_speaker, pd.DataFrame)
+
+
+def test_hash_ignores_corpus_location_but_not_file_names():
+    df = new_manifest(_rows())
+    moved = df.assign(path=["/elsewhere/deep/" + p for p in df["path"]])
+    assert manifest_sha256(moved) == manifest_sha256(df)
+    renamed = df.copy()
+    renamed.loc[0, "path"] = "a/other.wav"
+    assert manifest_sha256(renamed) != manifest_sha256(df)

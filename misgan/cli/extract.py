@@ -1,9 +1,191 @@
-"""Commands of this stage (filled in by the stage's issue)."""
+"""Feature-cache commands: `misgan extract`, `misgan import`, `misgan info`, `misgan encoders`."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
+
+from misgan.cli.common import user_errors
+from misgan.encoders.registry import DEFAULT_AUDIO, DEFAULT_TEXT
+from misgan.errors import StoreError
+
+CLASSES_HELP = "4 = neutral/happy/sad/angry, all = every labelled class, or a comma list of class names."
+
+
+def _output_path(output: Path | None, fmt: str | None, stem: str) -> Path:
+    from misgan.store_io import format_of
+
+    if fmt is not None and fmt not in ("zarr", "h5"):
+        raise StoreError(f"--format must be zarr or h5, got {fmt!r}")
+    if output is None:
+        return Path("cache") / f"{stem}.{fmt or 'zarr'}"
+    found = format_of(output)
+    if fmt is not None and fmt != found:
+        raise StoreError(f"{output}: the name says {found} but --format says {fmt}")
+    return output
+
+
+def _filter_classes(df, classes: str | None, source: Path):
+    from misgan.manifest import CLASSES_4
+
+    if classes is None or classes == "all":
+        return df
+    keep = set(CLASSES_4) if classes == "4" else {c.strip() for c in classes.split(",") if c.strip()}
+    out = df[df["label"].isin(keep)].reset_index(drop=True)
+    if not len(out):
+        raise StoreError(f"{source}: no utterance has a label in {sorted(keep)}")
+    return out
+
+
+def extract_command(
+    corpus: str | None = typer.Option(None, "--corpus", "-c", help="Corpus reader (iemocap, ravdess, ...)."),
+    root: Path | None = typer.Option(None, "--root", "-r", help="Corpus folder (with --corpus)."),
+    manifest: Path | None = typer.Option(None, "--manifest", "-m", help="Manifest CSV (instead of --corpus)."),
+    audio_encoder: str = typer.Option(
+        DEFAULT_AUDIO, "--audio-encoder", help="Registry name, HF id or model folder."
+    ),
+    text_encoder: str = typer.Option(
+        DEFAULT_TEXT, "--text-encoder", help="Registry name, HF id, folder, or 'none'."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Cache path (default cache/<corpus>.zarr)."),
+    fmt: str | None = typer.Option(None, "--format", help="zarr or h5 (default: from -o, else zarr)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Clips per forward pass."),
+    workers: int = typer.Option(2, "--workers", help="Background threads reading audio."),
+    chunk_rows: int = typer.Option(256, "--chunk-rows", help="Rows per stored chunk (the unit of resume)."),
+    classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a cache built from other inputs."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unusable clip."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
+) -> None:
+    """Encode a corpus once into a feature cache (resumable: re-run the same command after a crash)."""
+    with user_errors():
+        from misgan.extract import extract
+
+        if (manifest is None) == (corpus is None):
+            raise StoreError("give either --corpus NAME --root DIR, or --manifest FILE")
+        if manifest is not None:
+            from misgan.manifest import read_manifest
+
+            df = _filter_classes(read_manifest(manifest), classes, manifest)
+            stem = manifest.stem
+        else:
+            if root is None:
+                raise StoreError(f"--corpus {corpus}: --root DIR is required")
+            from misgan.corpora import load_corpus
+
+            df = load_corpus(corpus, root, classes=classes)
+            stem = corpus.lower()
+        out = _output_path(output, fmt, stem)
+        text = None if text_encoder.strip().lower() in ("none", "") else text_encoder
+        summary = extract(
+            df,
+            out,
+            audio_encoder=audio_encoder,
+            text_encoder=text,
+            corpus=corpus,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            chunk_rows=chunk_rows,
+            overwrite=overwrite,
+            strict=strict,
+            progress=progress,
+        )
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if int(os.environ.get("RANK", "0")) != 0:
+            return  # under torchrun rank 0 reports
+        if summary.status == "cached":
+            typer.echo(f"{out} is up to date (fingerprint {summary.fingerprint[:12]}); nothing to do")
+            return
+        rate = summary.rows_encoded / summary.seconds if summary.seconds else 0.0
+        resumed = summary.n_manifest - summary.rows_encoded if world == 1 else 0
+        where = " on rank 0" if world > 1 else ""
+        typer.echo(
+            f"wrote {out}: {summary.n_rows} of {summary.n_manifest} utterances, {summary.n_failed} failed; "
+            f"encoded {summary.rows_encoded}{where} in {summary.seconds:.1f} s ({rate:.1f} utt/s)"
+            + (f", {resumed} kept from the interrupted run" if resumed > 0 else "")
+        )
+        for f in summary.failures[:10]:
+            typer.secho(f"  failed {f['utt_id']}: {f['reason']}", fg=typer.colors.YELLOW, err=True)
+        if summary.n_failed > 10:
+            typer.echo(f"  ... {summary.n_failed - 10} more; `misgan info {out}` lists them all", err=True)
+
+
+def import_command(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest CSV (one row per utterance)."),
+    audio: Path = typer.Option(..., "--audio", help="Audio features: .npy, .csv or .parquet (N x D)."),
+    text: Path | None = typer.Option(None, "--text", help="Text features, same formats (optional)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Cache path (.zarr or .h5)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing cache."),
+) -> None:
+    """Import your own feature matrices into the cache format (validated against the manifest)."""
+    with user_errors():
+        from misgan.importer import import_features
+
+        store = import_features(manifest, audio, output, text=text, overwrite=overwrite)
+        typer.echo(f"wrote {output}: {store.n_rows} rows, dims {store.dims}, classes {store.label_names}")
+        store.close()
+
+
+def info_command(
+    cache: Path = typer.Argument(..., help="A feature cache (.zarr or .h5)."),
+    failures: int = typer.Option(10, "--failures", help="Failed utterances to list (-1 = all)."),
+) -> None:
+    """Shapes, encoders, fingerprint, counts per class and speaker, failures and folds of a cache."""
+    with user_errors():
+        import pandas as pd
+
+        from misgan.store import open_store
+
+        with open_store(cache) as store:
+            a = store.attrs
+            typer.echo(f"cache        {cache} ({store.format}, format version {a.get('format_version')})")
+            typer.echo(f"corpus       {a.get('corpus') or '-'}")
+            typer.echo(f"rows         {store.n_rows}")
+            for mod, d in store.dims.items():
+                spec = (a.get("encoders") or {}).get(mod) or {}
+                keys = ("model_id", "revision", "layer", "pooling", "sample_rate")
+                desc = ", ".join(f"{k}={spec[k]}" for k in keys if k in spec)
+                typer.echo(f"{mod:<12} ({store.n_rows}, {d}) float32  {spec.get('name', '?')}: {desc}")
+            typer.echo(f"fingerprint  {a.get('fingerprint')}")
+            typer.echo(f"manifest     sha256 {a.get('manifest_sha256', '-')}")
+            typer.echo(f"created      {a.get('created')} by misgan {a.get('misgan_version')}")
+            meta = store.meta()
+            per_class = meta["label"].value_counts().reindex(store.label_names, fill_value=0)
+            typer.echo("per class    " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
+            table = pd.crosstab(meta["speaker"], meta["label"]).reindex(columns=store.label_names, fill_value=0)
+            table["total"] = table.sum(axis=1)
+            typer.echo(f"per speaker  ({len(table)} speakers)")
+            typer.echo(table.to_string())
+            fails = store.failures
+            typer.echo(f"failures     {len(fails)}")
+            for f in fails if failures < 0 else fails[:failures]:
+                typer.echo(f"  {f['utt_id']}: {f['reason']}")
+            folds = store.folds()
+            typer.echo(f"folds        {', '.join(folds) if folds else 'none (run misgan align)'}")
+
+
+def encoders_command() -> None:
+    """List the named encoders (offline = usable without a model download)."""
+    with user_errors():
+        from misgan.encoders import list_encoders
+
+        rows = list_encoders()
+        cols = ["name", "modality", "dim", "pooling", "layer", "offline", "model_id", "revision"]
+        widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
+        typer.echo("  ".join(c.ljust(widths[c]) for c in cols).rstrip())
+        for r in rows:
+            typer.echo("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("extract")(extract_command)
+    app.command("import")(import_command)
+    app.command("info")(info_command)
+    app.command("encoders")(encoders_command)

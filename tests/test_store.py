@@ -1,0 +1,183 @@
+"""FeatureStore over Zarr v3 and HDF5: round trips, completeness, resume bookkeeping, folds, fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from store_fixtures import make_feature_store
+
+from misgan.errors import StoreError
+from misgan.store import FeatureStore, open_store, store_from_arrays, tmp_path
+
+FORMATS = ["x.zarr", "x.h5"]
+
+
+def _meta(n: int) -> pd.DataFrame:
+    labels = np.array(["sad", "angry", "neutral"])[np.arange(n) % 3]
+    return pd.DataFrame(
+        {
+            "utt_id": [f"u{i:03d}" for i in range(n)],
+            "label": labels,
+            "speaker": [f"s{i % 4}" for i in range(n)],
+            "session": [f"S{i % 2}" for i in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_round_trip(name):
+    rng = np.random.default_rng(1)
+    audio = rng.normal(size=(23, 5)).astype(np.float32)
+    text = rng.normal(size=(23, 3)).astype(np.float32)
+    store = store_from_arrays(
+        name, _meta(23), audio, text, ["neutral", "sad", "angry"], {"corpus": "c"}, chunk_rows=4
+    )
+    assert store.n_rows == 23
+    assert store.complete and store.attrs["corpus"] == "c"
+    np.testing.assert_array_equal(store.read("audio"), audio)
+    np.testing.assert_array_equal(store.read("text"), text)
+    np.testing.assert_array_equal(store.read("audio", [7, 2, 2, 22]), audio[[7, 2, 2, 22]])
+    # y follows the order of label_names, not first appearance
+    np.testing.assert_array_equal(store.labels[:3], [1, 2, 0])
+    meta = store.meta()
+    assert list(meta.columns[:3]) == ["utt_id", "label", "y"]
+    assert meta["speaker"].tolist() == [f"s{i % 4}" for i in range(23)]
+    assert meta["split"].tolist() == [""] * 23  # absent columns become empty strings
+    np.testing.assert_array_equal(store.valid_rows(), np.arange(23))
+    with pytest.raises(StoreError, match="out of range"):
+        store.read("audio", [23])
+    assert not tmp_path(name).exists()
+
+
+def test_zarr_and_h5_hold_identical_arrays():
+    a = make_feature_store("a.zarr", n_speakers=3, per_class=4)
+    b = make_feature_store("b.h5", n_speakers=3, per_class=4)
+    for mod in ("audio", "text"):
+        np.testing.assert_array_equal(a.read(mod), b.read(mod))
+    pd.testing.assert_frame_equal(a.meta(), b.meta())
+    assert a.fingerprint == b.fingerprint
+
+
+def test_missing_text_modality():
+    store = store_from_arrays("x.zarr", _meta(4), np.zeros((4, 2)), None, ["neutral", "sad", "angry"])
+    assert store.dims == {"audio": 2}
+    with pytest.raises(StoreError, match="no 'text' features"):
+        store.read("text")
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_open_store_refuses_absent_unfinished_and_foreign(name, tmp_path):
+    with pytest.raises(StoreError, match="not found"):
+        open_store(name)
+    FeatureStore.create(name, _meta(6), ["neutral", "sad", "angry"], {"audio": 2}).close()
+    with pytest.raises(StoreError, match="re-run"):
+        open_store(name)
+    foreign = "foreign" + name[1:]
+    if name.endswith(".zarr"):
+        zarr.open_group(foreign, mode="w", zarr_format=3)
+    else:
+        h5py.File(foreign, "w").close()
+    with pytest.raises(StoreError, match="not a misgan feature cache"):
+        open_store(foreign)
+    with pytest.raises(StoreError, match="unknown cache format"):
+        open_store(tmp_path / "x.npz")
+
+
+def test_create_validates_labels_and_existing(tmp_path):
+    with pytest.raises(StoreError, match="not in label_names"):
+        FeatureStore.create("x.zarr", _meta(3), ["neutral", "sad"], {"audio": 2})
+    make_feature_store("y.zarr", n_speakers=2, per_class=1)
+    with pytest.raises(StoreError, match="already exists"):
+        FeatureStore.create("y.zarr", _meta(3), ["neutral", "sad", "angry"], {"audio": 2})
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_resume_bookkeeping_and_failed_rows_are_dropped(name):
+    n, names = 10, ["neutral", "sad", "angry"]
+    audio = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    store = FeatureStore.create(name, _meta(n), names, {"audio": 2}, {"fingerprint": "abc"}, chunk_rows=4)
+    assert store.chunk_ranges() == [(0, 4), (4, 8), (8, 10)]
+    with pytest.raises(StoreError, match="chunk-aligned"):
+        store.write_rows(2, {"audio": audio[2:6]}, [""] * 4)
+    store.write_rows(4, {"audio": audio[4:8]}, ["", "bad.wav: empty audio", "", ""])
+    store.close()
+
+    store = FeatureStore.resume(name)
+    assert store.attrs["fingerprint"] == "abc"
+    assert store.pending_chunks() == [(0, 4), (8, 10)]
+    np.testing.assert_array_equal(store.done_mask(), [False] * 4 + [True] * 4 + [False] * 2)
+    with pytest.raises(StoreError, match="6 row"):
+        store.finalize()
+    store.write_rows(0, {"audio": audio[0:4]}, [""] * 4)
+    store.write_rows(8, {"audio": audio[8:10]}, ["", ""])
+    final = store.finalize()
+    keep = [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    assert final.n_rows == 9
+    np.testing.assert_array_equal(final.read("audio"), audio[keep])
+    assert final.meta()["utt_id"].tolist() == [f"u{i:03d}" for i in keep]
+    np.testing.assert_array_equal(final.labels, (np.array([1, 2, 0])[np.arange(n) % 3])[keep])
+    assert final.failures == [{"utt_id": "u005", "reason": "bad.wav: empty audio"}]
+    assert final.attrs["fingerprint"] == "abc"
+    assert not tmp_path(name).exists()
+    assert FeatureStore.resume(name) is None
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_folds(name):
+    store = make_feature_store(name, n_speakers=2, per_class=2)
+    assert store.folds() == []
+    h = np.random.default_rng(0).normal(size=(store.n_rows, 6)).astype(np.float32)
+    attrs = {"train_speakers": ["spk00"], "test_speakers": ["spk01"], "baseline": {"uar": 0.5}}
+    store.write_fold("spk01", {"h": h, "W_y": np.eye(4, 6), "test_idx": np.arange(8, 16)}, attrs)
+    store.close()
+    store = open_store(name)
+    assert store.folds() == ["spk01"]
+    arrays, got = store.read_fold("spk01")
+    np.testing.assert_array_equal(arrays["h"], h)
+    np.testing.assert_array_equal(arrays["test_idx"], np.arange(8, 16))
+    assert arrays["test_idx"].dtype == np.int64
+    assert got == attrs
+    # rewriting replaces the group; a fold without its attrs (killed mid-write) is not listed
+    store.write_fold("spk01", {"h": h[:, :2]}, attrs)
+    assert sorted(store.read_fold("spk01")[0]) == ["h"]
+    with pytest.raises(StoreError, match="no fold 'nope'"):
+        store.read_fold("nope")
+    store.close()
+
+
+def test_plain_zarr_and_h5py_can_read_the_layout():
+    make_feature_store("p.zarr", n_speakers=2, per_class=2).close()
+    make_feature_store("p.h5", n_speakers=2, per_class=2).close()
+    g = zarr.open_group("p.zarr", mode="r")
+    with h5py.File("p.h5", "r") as f:
+        np.testing.assert_array_equal(g["audio"][:], f["audio"][:])
+        assert g.attrs["label_names"] == json.loads(f.attrs["label_names"]) == ["neutral", "happy", "sad", "angry"]
+        assert g.attrs["complete"] is True and json.loads(f.attrs["complete"]) is True
+        assert [str(s) for s in g["utt_id"][:4]] == list(f["utt_id"].asstr()[:4])
+
+
+def test_make_feature_store_counts_and_separability():
+    store = make_feature_store("s.zarr", n_speakers=4, per_class=15, da=16, dt=8)
+    meta = store.meta()
+    assert store.n_rows == 4 * 15 * 4
+    assert (meta.groupby(["speaker", "label"]).size() == 15).all()
+    assert sorted(meta["session"].unique()) == ["Ses01", "Ses02"]
+    y = store.labels
+    train, test = meta["speaker"] != "spk03", meta["speaker"] == "spk03"
+
+    def uar(s, mod):
+        x = s.read(mod)
+        clf = LogisticRegression(max_iter=500).fit(x[train], y[train])
+        return balanced_accuracy_score(y[test], clf.predict(x[test]))
+
+    assert uar(store, "audio") > 0.9
+    assert uar(store, "text") > 0.9  # text is correlated with the label
+    flat = make_feature_store("f.zarr", n_speakers=4, per_class=15, da=16, dt=8, separable=False)
+    assert uar(flat, "audio") < 0.5
