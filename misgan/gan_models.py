@@ -1,0 +1,259 @@
+"""Networks of stage 2 (paper §3.2, §4.2.1): generator G(z, c, t), discriminator D, and the frozen stage-1 heads.
+
+The paper's choice is the simplest one: G and D are single linear layers without activation (D outputs a
+logit; the sigmoid lives inside BCE-with-logits). `arch="mlp"` adds one hidden layer with LeakyReLU for
+features that a linear map of Gaussian noise cannot fit.
+
+torch is imported at module level here, so `misgan/__init__.py` must not import this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from misgan.config import to_dict
+from misgan.errors import MisganError
+
+CHECKPOINT_FORMAT = "misgan-generator/1"
+ARCHS = ("linear", "mlp")
+HEAD_KEYS = ("W_y", "b_y", "W_t", "b_t")
+# Stage 1 stores the text standardisation it used under these names in the fold group (optional).
+TEXT_STAT_KEYS = ("text_mean", "text_std")
+
+
+class GanError(MisganError):
+    """Stage 2 cannot train or load a generator (bad inputs, divergence before any good epoch, bad file)."""
+
+
+def _net(in_dim: int, out_dim: int, arch: str, hidden: int) -> nn.Module:
+    if arch == "linear":
+        return nn.Linear(in_dim, out_dim)
+    if arch == "mlp":
+        return nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out_dim))
+    raise ValueError(f"arch must be one of {', '.join(ARCHS)} (got {arch!r})")
+
+
+class Generator(nn.Module):
+    """ĥ = G(z, c, t): input is [z ; one-hot(c) ; standardised t / √Dt] (no t when `use_text` is False).
+
+    The text standardisation (mean, std) is a buffer, so a saved generator standardises raw text
+    embeddings exactly as it did during training."""
+
+    def __init__(
+        self,
+        noise_dim: int,
+        n_classes: int,
+        text_dim: int,
+        out_dim: int,
+        arch: str = "linear",
+        hidden: int = 512,
+        use_text: bool = True,
+        text_mean: np.ndarray | None = None,
+        text_std: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.noise_dim, self.n_classes, self.text_dim, self.out_dim = noise_dim, n_classes, text_dim, out_dim
+        self.arch, self.hidden, self.use_text = arch, hidden, use_text
+        in_dim = noise_dim + n_classes + (text_dim if use_text else 0)
+        self.net = _net(in_dim, out_dim, arch, hidden)
+        mean = np.zeros(text_dim, np.float32) if text_mean is None else np.asarray(text_mean, np.float32)
+        std = np.ones(text_dim, np.float32) if text_std is None else np.asarray(text_std, np.float32)
+        self.register_buffer("text_mean", torch.from_numpy(mean.copy()))
+        self.register_buffer("text_std", torch.from_numpy(std.copy()))
+
+    @property
+    def dims(self) -> dict[str, Any]:
+        return {
+            "noise_dim": self.noise_dim,
+            "n_classes": self.n_classes,
+            "text_dim": self.text_dim,
+            "out_dim": self.out_dim,
+            "arch": self.arch,
+            "hidden": self.hidden,
+            "use_text": self.use_text,
+        }
+
+    def standardise(self, t_raw: torch.Tensor) -> torch.Tensor:
+        """(t − mean) / std, divided by √Dt so the text block has about unit norm.
+
+        Why the √Dt: text embeddings are strongly low-rank (RAVDESS has 2 sentences, so standardised t is
+        ±1 in every dimension). Adam moves every weight by ~lr per step whatever its gradient's size, so
+        with coherent unit-scale inputs the text pathway's output moves Dt times faster than a single
+        input's, and the MI terms inflated ĥ's variance ~5x within 20 epochs in our RAVDESS check."""
+        return (t_raw - self.text_mean) / self.text_std / self.text_dim**0.5
+
+    def forward(self, z: torch.Tensor, c_onehot: torch.Tensor, t_std: torch.Tensor | None) -> torch.Tensor:
+        parts = [z, c_onehot]
+        if self.use_text:
+            if t_std is None:
+                raise ValueError("this generator was trained with text conditioning: pass t")
+            parts.append(t_std)
+        return self.net(torch.cat(parts, dim=1))
+
+
+class Discriminator(nn.Module):
+    """D(h) -> one logit per row (real = 1)."""
+
+    def __init__(self, in_dim: int, arch: str = "linear", hidden: int = 512) -> None:
+        super().__init__()
+        self.net = _net(in_dim, 1, arch, hidden)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h).squeeze(1)
+
+
+class FrozenHeads(nn.Module):
+    """The stage-1 heads W_y, b_y (emotion) and W_t, b_t (text projection), frozen: requires_grad False,
+    so the MI losses send gradient through them into ĥ (and G) but never change them."""
+
+    def __init__(self, heads: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        missing = [k for k in HEAD_KEYS if k not in heads]
+        if missing:
+            raise ValueError(f"stage-1 heads lack {', '.join(missing)}")
+        for k in HEAD_KEYS:
+            value = torch.as_tensor(np.asarray(heads[k], np.float32))
+            self.register_parameter(k, nn.Parameter(value.clone(), requires_grad=False))
+        c, dh = self.W_y.shape
+        dt, dh2 = self.W_t.shape
+        if dh != dh2 or self.b_y.shape != (c,) or self.b_t.shape != (dt,):
+            raise ValueError(
+                f"stage-1 heads disagree: W_y {tuple(self.W_y.shape)}, b_y {tuple(self.b_y.shape)}, "
+                f"W_t {tuple(self.W_t.shape)}, b_t {tuple(self.b_t.shape)}"
+            )
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.W_y.shape[0])
+
+    @property
+    def h_dim(self) -> int:
+        return int(self.W_y.shape[1])
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.W_t.shape[0])
+
+    def class_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Eq. 10 before the softmax: W_y·h + b_y."""
+        return h @ self.W_y.T + self.b_y
+
+    def text_projection(self, h: torch.Tensor) -> torch.Tensor:
+        """Eq. 12: t̂ = W_t·h + b_t."""
+        return h @ self.W_t.T + self.b_t
+
+
+def init_output_from_data(
+    G: Generator, h: torch.Tensor, onehot: torch.Tensor, t_std: torch.Tensor | None, gen: torch.Generator
+) -> None:
+    """Data-dependent init of G's last layer from the training rows.
+
+    linear: the noise columns W_z become the top `noise_dim` principal directions of the *within-class*
+    covariance, scaled by their standard deviations, so z ~ N(0, I) starts with the data's within-class
+    covariance (up to rank noise_dim). With the paper's linear D this matters: a linear logistic D only
+    sees differences of means along one direction, so the adversarial loss cannot shape ĥ's covariance
+    and it would stay at its random init. mlp: the whole last layer is rescaled so ĥ has the mean
+    within-class std. Either way the bias then makes ĥ's mean the data's mean. Class and text columns
+    keep torch's init: the conditioning must still be learned, so the MI ablations stay meaningful."""
+    with torch.no_grad():
+        class_means = (onehot.T @ h) / onehot.sum(0).clamp_min(1).unsqueeze(1)
+        resid = h - onehot @ class_means
+        z = torch.randn(len(h), G.noise_dim, generator=gen, device=h.device)
+        if isinstance(G.net, torch.nn.Linear):
+            _, s, vh = torch.linalg.svd(resid.double() / max(len(h) - 1, 1) ** 0.5, full_matrices=False)
+            k = min(G.noise_dim, len(s))
+            w_z = torch.zeros(G.out_dim, G.noise_dim, dtype=torch.float64, device=h.device)
+            w_z[:, :k] = vh[:k].T * s[:k]
+            G.net.weight[:, : G.noise_dim] = w_z.to(G.net.weight.dtype)
+            last = G.net
+        else:
+            last = G.net[-1]
+            last.weight.mul_(resid.std(0).mean() / G(z, onehot, t_std).std(0).mean().clamp_min(1e-8))
+        last.bias.add_(h.mean(0) - G(z, onehot, t_std).mean(0))
+
+
+# ---------------------------------------------------------------- sampling and checkpoints
+
+
+def generate(
+    generator: Generator, labels: np.ndarray, t_cond: np.ndarray | None, seed: int, batch_size: int = 4096
+) -> np.ndarray:
+    """ĥ = G(z, c, t) for each label (and raw conditioning text row), z drawn from `seed`: float32 (n, Dh)."""
+    labels = np.asarray(labels, np.int64)
+    if generator.use_text and (t_cond is None or len(t_cond) != len(labels)):
+        raise GanError("generate: this generator needs one conditioning text row per label")
+    if len(labels) and (labels.min() < 0 or labels.max() >= generator.n_classes):
+        raise GanError(f"generate: labels must lie in [0, {generator.n_classes - 1}]")
+    dev = next(generator.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    out = np.empty((len(labels), generator.out_dim), np.float32)
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        for i in range(0, len(labels), batch_size):
+            lab = torch.from_numpy(labels[i : i + batch_size]).to(dev)
+            z = torch.randn(len(lab), generator.noise_dim, generator=gen, device=dev)
+            t = None
+            if generator.use_text:
+                t = generator.standardise(
+                    torch.as_tensor(np.asarray(t_cond[i : i + batch_size], np.float32)).to(dev)
+                )
+            out[i : i + len(lab)] = generator(z, F.one_hot(lab, generator.n_classes).float(), t).cpu().numpy()
+    generator.train(was_training)
+    return out
+
+
+def save_generator(
+    path: str | Path,
+    result: Any,
+    *,
+    label_names: list[str] | None = None,
+    fold: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """torch.save a dict {format, state_dict, config, dims, label_names, fold, metrics, history, best_epoch,
+    stopped} to `path` (via path.tmp + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().cpu() for k, v in result.generator.state_dict().items()},
+        "config": to_dict(result.config),
+        "dims": result.generator.dims,
+        "label_names": list(label_names) if label_names is not None else None,
+        "fold": fold,
+        "metrics": to_dict(result.metrics),
+        "history": to_dict(result.history),  # the per-epoch metrics, as in the run's log.jsonl
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+        **(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+    """(generator in eval mode, checkpoint dict) from a file written by `save_generator`."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanError(f"{path}: generator checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a corrupt or foreign file
+        raise GanError(f"{path}: not a readable generator checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise GanError(f"{path}: not a misgan generator checkpoint (format {CHECKPOINT_FORMAT} expected)")
+    d = ckpt["dims"]
+    g = Generator(
+        d["noise_dim"], d["n_classes"], d["text_dim"], d["out_dim"], d["arch"], d["hidden"], d["use_text"]
+    )
+    g.load_state_dict(ckpt["state_dict"])
+    return g.eval(), ckpt
