@@ -1,0 +1,104 @@
+"""Losses of the paper (eq. 3, 5, 6, 11, 13), shared by stage 1 (align) and stage 2 (gan).
+
+- `cross_entropy` (eq. 3 / 11) with optional per-class weights (`class_weights_from_labels`, §4.2.3).
+- `info_nce` (eq. 6 / 13): row i of `anchors` is the positive of row i of `candidates`; every other row
+  of the batch is a negative; sim = cosine; temperature `tau`.
+- `contrastive_alignment` (eq. 5): InfoNCE between the text feature t and the audio feature h after
+  each is mapped to a shared space (`SharedProjection`), because t and h have different widths.
+
+All functions take torch tensors and return a 0-dim tensor (mean over the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_TAU = 0.07  # CLIP/CLAP's initial temperature; the paper does not state its value
+
+
+def class_weights_from_labels(y: np.ndarray | torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights w_c ∝ 1 / n_c, normalised so the weights of the classes present
+    in `y` average 1 (a balanced set gets all ones). A class absent from `y` gets weight 0."""
+    import torch
+
+    labels = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().flatten()
+    if labels.numel() == 0:
+        raise ValueError("class_weights_from_labels: no labels")
+    if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
+        raise ValueError(f"class_weights_from_labels: labels must lie in [0, {n_classes - 1}]")
+    counts = torch.bincount(labels, minlength=n_classes).double()
+    present = counts > 0
+    w = torch.zeros(n_classes, dtype=torch.float64)
+    w[present] = 1.0 / counts[present]
+    w = w * (present.sum() / w.sum())
+    return w.float()
+
+
+def cross_entropy(
+    logits: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Eq. 3: mean of -log softmax(logits)[y]. With `class_weights` w it is the weighted mean
+    Σ_i w_{y_i}·ℓ_i / Σ_i w_{y_i} (torch's convention), so the scale does not depend on the batch mix."""
+    import torch.nn.functional as F
+
+    weight = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
+    return F.cross_entropy(logits, y.long(), weight=weight)
+
+
+def cosine_sim(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(n, m) matrix of cosine similarities between the rows of a (n, D) and b (m, D)."""
+    a = a / a.norm(dim=1, keepdim=True).clamp_min(eps)
+    b = b / b.norm(dim=1, keepdim=True).clamp_min(eps)
+    return a @ b.T
+
+
+def info_nce(
+    anchors: torch.Tensor,
+    candidates: torch.Tensor,
+    tau: float = DEFAULT_TAU,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """Eq. 6: mean over i of -log exp(s_ii/τ) / Σ_j exp(s_ij/τ), s_ij = cos(anchors_i, candidates_j).
+
+    For eq. 6/13 pass anchors = t and candidates = t̂ = W_t·h + b_t (same width). `symmetric=True`
+    averages it with the candidates -> anchors direction (CLIP/CLAP form)."""
+    import torch
+    import torch.nn.functional as F
+
+    if anchors.shape != candidates.shape:
+        raise ValueError(f"info_nce: anchors {tuple(anchors.shape)} and candidates {tuple(candidates.shape)}")
+    if tau <= 0:
+        raise ValueError(f"info_nce: tau must be > 0 (got {tau})")
+    logits = cosine_sim(anchors, candidates) / tau
+    target = torch.arange(len(logits), device=logits.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.T, target))
+    return loss
+
+
+def contrastive_alignment(
+    t: torch.Tensor,
+    h: torch.Tensor,
+    proj_t: Callable[[torch.Tensor], torch.Tensor],
+    proj_h: Callable[[torch.Tensor], torch.Tensor],
+    tau: float = DEFAULT_TAU,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """Eq. 5 with sim(t, h) = cos(proj_t(t), proj_h(h)): t (B, Dt) and h (B, Dh) differ in width, so both
+    are mapped to a shared space first (CLAP's projections). Text is the anchor as in eq. 5;
+    `symmetric=True` adds the audio -> text direction (CLAP's symmetric loss)."""
+    return info_nce(proj_t(t), proj_h(h), tau=tau, symmetric=symmetric)
+
+
+def shared_projection(dim_t: int, dim_h: int, shared_dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The two learned linear maps (text -> shared, audio -> shared) used for sim(t, h) in eq. 5."""
+    from torch import nn
+
+    return nn.Linear(dim_t, shared_dim), nn.Linear(dim_h, shared_dim)
