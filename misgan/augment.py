@@ -1,0 +1,345 @@
+"""Stage 3: train classifiers on real ∪ synthetic features and score them on the test speakers.
+
+Only the classification layers are trained here (paper §3.3): a linear head initialised from the
+stage-1 `W_y, b_y` for unimodal SER, or a small MLP on concat(audio, text) for multimodal SER.
+Training is full-batch Adam with early stopping on the fold's validation speakers, so a fold takes
+well under a second on CPU.
+
+Fold hygiene: `FoldData.train_view()` hands out copies of the training rows only; augmenters and the
+GAN receive nothing else, and test rows are read once, after training (`FoldData.test()`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from misgan.errors import FoldError, MisganError
+from misgan.metrics import classification_metrics
+
+
+class AugmentError(MisganError):
+    """Stage-3 inputs are inconsistent (shapes, labels, empty folds)."""
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    hidden: tuple[int, ...] = ()  # () = linear head; (256,) or (256, 128) for the multimodal MLPs
+    lr: float = 1e-3  # Adam; larger than the paper's 1e-4 because we train full-batch
+    weight_decay: float = 1e-4
+    max_epochs: int = 300
+    patience: int = 30  # epochs without a better validation loss before stopping
+    # Early stopping only picks among epochs >= min_epochs: stage 1 chose W_y on the same validation
+    # speakers, so epoch 0 is often already the validation optimum and nothing would be fine-tuned.
+    min_epochs: int = 20
+    batch_size: int = 4096  # rows per step; >= the training size means full batch
+    class_weights: bool = True  # inverse class frequency in the cross-entropy (paper §4.2.3)
+    dropout: float = 0.0
+    standardize: bool = False  # z-score inputs with training statistics (used for concat features)
+
+
+@dataclass
+class TrainedClassifier:
+    model: Any  # torch.nn.Module
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+    best_epoch: int
+    epochs: int
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = np.asarray(x, dtype=np.float32)
+        if self.mean is not None and self.scale is not None:
+            x = (x - self.mean) / self.scale
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x)).numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.logits(x).argmax(axis=1).astype(np.int64)
+
+
+def _build(d_in: int, n_classes: int, config: ClassifierConfig) -> Any:
+    import torch.nn as nn
+
+    layers: list[nn.Module] = []
+    width = d_in
+    for h in config.hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        if config.dropout > 0:
+            layers.append(nn.Dropout(config.dropout))
+        width = h
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+def class_weight_vector(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Inverse-frequency weights normalised to mean 1 over the classes present (absent classes: 0)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.zeros(n_classes)
+    present = counts > 0
+    w[present] = 1.0 / counts[present]
+    w[present] *= present.sum() / w[present].sum()
+    return w
+
+
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    config: ClassifierConfig,
+    *,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> TrainedClassifier:
+    """Fit a linear head / MLP with Adam; keep the weights of the best validation loss.
+
+    `init` = (W (C, D), b (C,)) starts a linear head from given weights (the stage-1 head).
+    Without validation rows, training runs for `max_epochs`.
+    """
+    import torch
+
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
+        raise AugmentError(f"classifier: features {x.shape} and labels {y.shape} do not match")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise AugmentError(f"classifier: labels outside 0..{n_classes - 1}")
+    mean = scale = None
+    if config.standardize:
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0) + 1e-6
+        x = (x - mean) / scale
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = _build(x.shape[1], n_classes, config)
+    if init is not None:
+        if config.hidden or config.standardize:
+            raise AugmentError("classifier: init weights apply to a plain linear head only")
+        w, b = init
+        if w.shape != (n_classes, x.shape[1]) or b.shape != (n_classes,):
+            raise AugmentError(f"classifier: init head {w.shape}/{b.shape} does not fit {x.shape[1]} inputs")
+        with torch.no_grad():
+            model[0].weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+            model[0].bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+    weights = class_weight_vector(y, n_classes) if config.class_weights else np.ones(n_classes)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xv = yv = None
+    if valid is not None and len(valid[1]):
+        xv_np = np.asarray(valid[0], dtype=np.float32)
+        if mean is not None and scale is not None:
+            xv_np = (xv_np - mean) / scale
+        xv, yv = torch.from_numpy(xv_np), torch.as_tensor(np.asarray(valid[1], dtype=np.int64))
+        # the validation loss uses the training class weights' shape but its own balance
+        vw = class_weight_vector(np.asarray(valid[1], dtype=np.int64), n_classes) if config.class_weights else None
+        vloss_fn = torch.nn.CrossEntropyLoss(
+            weight=None if vw is None else torch.as_tensor(vw, dtype=torch.float32)
+        )
+
+    def val_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(vloss_fn(model(xv), yv))
+
+    min_epochs = min(config.min_epochs, config.max_epochs)
+    best = val_loss() if xv is not None and min_epochs <= 0 else np.inf
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    best_epoch, stale, epoch = 0, 0, 0
+    bs = max(1, config.batch_size)
+    for epoch in range(1, config.max_epochs + 1):
+        model.train()
+        order = torch.randperm(len(yt), generator=gen)
+        for start in range(0, len(yt), bs):
+            idx = order[start : start + bs]
+            opt.zero_grad()
+            loss_fn(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+        if xv is None:
+            continue
+        if epoch < min_epochs:
+            continue
+        current = val_loss()
+        if current < best - 1e-6:
+            best, best_epoch, stale = current, epoch, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if xv is None:
+        best_epoch = epoch
+    else:
+        model.load_state_dict(best_state)
+    return TrainedClassifier(model, mean, scale, best_epoch, epoch)
+
+
+# ---------------------------------------------------------------- fold data
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """What an augmenter or the GAN may see of a fold: copies of the training rows and the heads."""
+
+    h: np.ndarray
+    t: np.ndarray
+    y: np.ndarray
+    heads: dict[str, np.ndarray]
+    n_classes: int
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (h, y, t) of the validation speakers
+
+
+@dataclass
+class FoldData:
+    """One fold: the aligned features of every row, the stage-1 heads and the row partition."""
+
+    name: str
+    h: np.ndarray  # (N, Dh) aligned audio features (stage 1 output)
+    t: np.ndarray  # (N, Dt) text features
+    y: np.ndarray  # (N,)
+    train_idx: np.ndarray
+    valid_idx: np.ndarray
+    test_idx: np.ndarray
+    heads: dict[str, np.ndarray]  # W_y, b_y, W_t, b_t
+    n_classes: int
+    attrs: dict[str, Any] = field(default_factory=dict)
+    requested: set[int] = field(default_factory=set)  # rows handed out for fitting (never a test row)
+
+    def __post_init__(self) -> None:
+        parts = {"train": self.train_idx, "valid": self.valid_idx, "test": self.test_idx}
+        for a, b in (("train", "test"), ("valid", "test"), ("train", "valid")):
+            if len(np.intersect1d(parts[a], parts[b])):
+                raise FoldError(f"fold {self.name}: rows shared between {a} and {b}")
+        if len(self.train_idx) == 0 or len(self.test_idx) == 0:
+            raise FoldError(f"fold {self.name}: empty train or test rows")
+        for key in ("W_y", "b_y", "W_t", "b_t"):
+            if key not in self.heads:
+                raise AugmentError(f"fold {self.name}: stage-1 head {key} missing")
+
+    def _take(self, rows: np.ndarray) -> np.ndarray:
+        """Row indices handed out for fitting, checked against the test rows and remembered."""
+        bad = np.intersect1d(rows, self.test_idx)
+        if len(bad):
+            raise FoldError(f"fold {self.name}: test row(s) such as {int(bad[0])} requested for fitting (leakage)")
+        self.requested.update(np.asarray(rows).tolist())
+        return rows
+
+    def train_view(self) -> TrainView:
+        r, v = self._take(self.train_idx), self._take(self.valid_idx)
+        heads = {k: v.copy() for k, v in self.heads.items()}
+        valid = (self.h[v].copy(), self.y[v].copy(), self.t[v].copy())
+        return TrainView(self.h[r].copy(), self.t[r].copy(), self.y[r].copy(), heads, self.n_classes, valid)
+
+    def valid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = self._take(self.valid_idx)
+        return self.h[r], self.t[r], self.y[r]
+
+    def test(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = self.test_idx
+        return self.h[r], self.t[r], self.y[r]
+
+    def with_features(self, name: str, h: np.ndarray, heads: dict[str, np.ndarray]) -> FoldData:
+        """The same partition over other features/heads (the α=β=0 stage-1 variant)."""
+        return dataclasses.replace(self, name=name, h=h, heads=heads, requested=set())
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def score_classifier(
+    clf: TrainedClassifier, x_test: np.ndarray, y_test: np.ndarray, n_classes: int
+) -> dict[str, Any]:
+    out = classification_metrics(y_test, clf.predict(x_test), n_classes)
+    out["best_epoch"] = clf.best_epoch
+    return out
+
+
+def evaluate_unimodal(
+    fold: FoldData,
+    h_syn: np.ndarray | None,
+    y_syn: np.ndarray | None,
+    config: ClassifierConfig,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fine-tune the stage-1 head on h ∪ ĥ (ĥ may be None/empty: the no-augmentation run); score on test."""
+    view = fold.train_view()
+    x, y = view.h, view.y
+    if h_syn is not None and len(h_syn):
+        h_syn = np.asarray(h_syn, dtype=np.float32)
+        if h_syn.shape[1] != x.shape[1]:
+            raise AugmentError(
+                f"fold {fold.name}: synthetic features have {h_syn.shape[1]} dims, real {x.shape[1]}"
+            )
+        x = np.concatenate([x, h_syn])
+        y = np.concatenate([y, np.asarray(y_syn, dtype=np.int64)])
+    hv, _, yv = fold.valid()
+    init = None if config.hidden or config.standardize else (fold.heads["W_y"], fold.heads["b_y"])
+    clf = train_classifier(x, y, fold.n_classes, config, valid=(hv, yv), init=init, seed=seed)
+    ht, _, yt = fold.test()
+    out = score_classifier(clf, ht, yt, fold.n_classes)
+    out["n_train"] = len(view.y)
+    out["n_syn"] = 0 if h_syn is None else len(h_syn)
+    return out
+
+
+def project_text(h: np.ndarray, heads: dict[str, np.ndarray]) -> np.ndarray:
+    """t′ = W_t·h + b_t: the text embedding the stage-1 head predicts from audio features."""
+    return (np.asarray(h, dtype=np.float32) @ heads["W_t"].T + heads["b_t"]).astype(np.float32)
+
+
+def evaluate_multimodal(
+    fold: FoldData,
+    h_syn: np.ndarray | None,
+    y_syn: np.ndarray | None,
+    t_syn: np.ndarray | None,
+    config: ClassifierConfig,
+    *,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """The three columns of Tables IV-V (audio, text, audio+text) for one fold.
+
+    Augmented training sets (synthetic rows given): audio h ∪ ĥ; text t ∪ t′(ĥ); audio+text the four
+    combinations (h,t), (h,t′(h)), (ĥ,t_cond), (ĥ,t′(ĥ)). Without synthetic rows: h, t, (h,t).
+    `t_syn` is the text embedding each ĥ was conditioned on. Tests use real (h, t) pairs.
+    """
+    view = fold.train_view()
+    hv, tv, yv = fold.valid()
+    ht, tt, yt = fold.test()
+    C = fold.n_classes
+    aug = h_syn is not None and len(h_syn) > 0
+    std = dataclasses.replace(config, standardize=True)
+    out: dict[str, dict[str, Any]] = {}
+
+    xa, ya = view.h, view.y
+    xt_, yt_ = view.t, view.y
+    if aug:
+        assert y_syn is not None and t_syn is not None
+        ys = np.asarray(y_syn, dtype=np.int64)
+        tp_syn = project_text(h_syn, fold.heads)
+        xa, ya = np.concatenate([view.h, h_syn]), np.concatenate([view.y, ys])
+        xt_, yt_ = np.concatenate([view.t, tp_syn]), np.concatenate([view.y, ys])
+        pairs = [
+            (view.h, view.t, view.y),
+            (view.h, project_text(view.h, fold.heads), view.y),
+            (h_syn, t_syn, ys),
+            (h_syn, tp_syn, ys),
+        ]
+    else:
+        pairs = [(view.h, view.t, view.y)]
+    xm = np.concatenate([np.concatenate([a, b], axis=1) for a, b, _ in pairs])
+    ym = np.concatenate([c for _, _, c in pairs])
+
+    clf = train_classifier(xa, ya, C, std, valid=(hv, yv), seed=seed)
+    out["audio"] = score_classifier(clf, ht, yt, C)
+    clf = train_classifier(xt_, yt_, C, std, valid=(tv, yv), seed=seed)
+    out["text"] = score_classifier(clf, tt, yt, C)
+    clf = train_classifier(xm, ym, C, std, valid=(np.concatenate([hv, tv], axis=1), yv), seed=seed)
+    out["audio_text"] = score_classifier(clf, np.concatenate([ht, tt], axis=1), yt, C)
+    return out

@@ -1,0 +1,229 @@
+"""Classification metrics and the statistics used to compare augmenters over folds.
+
+UAR (unweighted average recall) is the primary figure, as in the paper; WA is plain accuracy.
+UAR and macro-F1 follow scikit-learn's conventions exactly (`balanced_accuracy_score`, `f1_score`
+with average="macro"), so a class absent from a test speaker's rows does not count towards UAR.
+Numbers only: no torch, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from misgan.errors import MisganError
+
+
+class MetricError(MisganError):
+    """Predictions and references do not match up (length, empty input)."""
+
+
+def _check(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(y_true).astype(np.int64).ravel()
+    p = np.asarray(y_pred).astype(np.int64).ravel()
+    if len(t) != len(p):
+        raise MetricError(f"metrics: {len(t)} reference labels but {len(p)} predictions")
+    if len(t) == 0:
+        raise MetricError("metrics: no rows to score")
+    return t, p
+
+
+def confusion(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
+    """Counts (C, C): row = true class, column = predicted class."""
+    t, p = _check(y_true, y_pred)
+    c = int(max(t.max(), p.max()) + 1) if n_classes is None else int(n_classes)
+    if t.max() >= c or p.max() >= c or min(t.min(), p.min()) < 0:
+        raise MetricError(f"metrics: labels outside 0..{c - 1}")
+    return np.bincount(t * c + p, minlength=c * c).reshape(c, c)
+
+
+def uar(y_true: Any, y_pred: Any) -> float:
+    """Mean per-class recall over the classes present in y_true (= balanced_accuracy_score)."""
+    t, p = _check(y_true, y_pred)
+    recalls = [float(np.mean(p[t == c] == c)) for c in np.unique(t)]
+    return float(np.mean(recalls))
+
+
+def wa(y_true: Any, y_pred: Any) -> float:
+    """Weighted accuracy: the fraction of rows predicted correctly."""
+    t, p = _check(y_true, y_pred)
+    return float(np.mean(t == p))
+
+
+def macro_f1(y_true: Any, y_pred: Any) -> float:
+    """Unweighted mean F1 over the classes seen in y_true or y_pred (scikit-learn's default labels)."""
+    t, p = _check(y_true, y_pred)
+    scores = []
+    for c in np.union1d(t, p):
+        tp = np.sum((t == c) & (p == c))
+        fp = np.sum((t != c) & (p == c))
+        fn = np.sum((t == c) & (p != c))
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def classification_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str, Any]:
+    """UAR, WA, macro-F1 and the confusion matrix (as nested lists, ready for JSON)."""
+    return {
+        "uar": uar(y_true, y_pred),
+        "wa": wa(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred),
+        "confusion": confusion(y_true, y_pred, n_classes).tolist(),
+    }
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single value)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise MetricError("mean_std: no values")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def wilcoxon_paired(treated: Sequence[float], control: Sequence[float]) -> dict[str, float | int]:
+    """Two-sided Wilcoxon signed-rank test of treated against control, paired by fold.
+
+    All-zero differences (identical results) give p = 1 rather than scipy's error/NaN: there is no
+    evidence of a difference. Zero differences are dropped ("wilcox"), as is usual for this test.
+    """
+    from scipy.stats import wilcoxon
+
+    a = np.asarray(treated, dtype=np.float64)
+    b = np.asarray(control, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise MetricError(f"wilcoxon: paired inputs differ in shape ({a.shape} vs {b.shape})")
+    d = a - b
+    nonzero = int(np.sum(d != 0))
+    if nonzero == 0:
+        return {"statistic": 0.0, "p_value": 1.0, "n": int(d.size), "n_nonzero": 0}
+    res = wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+    return {
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+        "n": int(d.size),
+        "n_nonzero": nonzero,
+    }
+
+
+def bootstrap_ci(
+    treated: Sequence[float], control: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0
+) -> dict[str, float]:
+    """Percentile bootstrap CI of the mean paired difference (treated - control), resampling folds."""
+    d = np.asarray(treated, dtype=np.float64) - np.asarray(control, dtype=np.float64)
+    if d.size == 0:
+        raise MetricError("bootstrap: no paired values")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    alpha = (1.0 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return {"mean_diff": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi), "level": level}
+
+
+def compare_paired(
+    treated: Sequence[float], control: Sequence[float], *, seed: int = 0, n_boot: int = 10000
+) -> dict[str, Any]:
+    """Wilcoxon p-value and bootstrap CI in one record (what results.json stores per method)."""
+    return {
+        "wilcoxon": wilcoxon_paired(treated, control),
+        "bootstrap": bootstrap_ci(treated, control, seed=seed, n_boot=n_boot),
+    }
+
+
+# ---------------------------------------------------------------- results.json runs -> tables
+# A run record is {fold, seed, variant, ratio, metrics}; written by misgan.evaluate, read by misgan.report.
+
+
+def fold_scores(results: dict[str, Any], variant: str, metric: str = "uar", ratio: float | None = None) -> dict:
+    """fold -> score averaged over seeds, for one variant (and ratio, when given)."""
+    acc: dict[str, list[float]] = {}
+    for r in results["runs"]:
+        if r["variant"] != variant or (ratio is not None and not np.isclose(r["ratio"], ratio)):
+            continue
+        acc.setdefault(r["fold"], []).append(float(r["metrics"][metric]))
+    return {f: float(np.mean(v)) for f, v in acc.items()}
+
+
+def seed_spread(results: dict[str, Any], variant: str, metric: str = "uar", ratio: float | None = None) -> float:
+    """Std over seeds of the fold-averaged score (0 with one seed)."""
+    per_seed: dict[int, list[float]] = {}
+    for r in results["runs"]:
+        if r["variant"] == variant and (ratio is None or np.isclose(r["ratio"], ratio)):
+            per_seed.setdefault(r["seed"], []).append(float(r["metrics"][metric]))
+    means = [np.mean(v) for v in per_seed.values()]
+    return float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
+
+
+def _stats(results: dict[str, Any], variant: str, ratio: float | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for metric in ("uar", "wa", "macro_f1"):
+        scores = fold_scores(results, variant, metric, ratio)
+        if not scores:
+            return {}
+        m, s = mean_std(list(scores.values()))
+        out[metric] = {"mean": m, "std": s, "seed_std": seed_spread(results, variant, metric, ratio)}
+    out["n_folds"] = len(fold_scores(results, variant, "uar", ratio))
+    return out
+
+
+def _paired(results: dict[str, Any], a: str, b: str, seed: int, ratio_a: float | None = None) -> dict | None:
+    sa, sb = fold_scores(results, a, ratio=ratio_a), fold_scores(results, b)
+    common = sorted(set(sa) & set(sb))
+    if not common:
+        return None
+    return compare_paired([sa[f] for f in common], [sb[f] for f in common], seed=seed)
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    """Tables as numbers: per variant mean ± std over folds and paired tests against the baselines."""
+    seed = int(results.get("config", {}).get("seed", 0))
+    ratio = float(results.get("config", {}).get("ratio", 1.0))
+    variants = list(dict.fromkeys(r["variant"] for r in results["runs"]))
+    out: dict[str, Any] = {"methods": {}, "ablation": {}, "ratios": {}, "multimodal": {}}
+    for v in variants:
+        if v.startswith("ablation:"):
+            continue
+        entry = _stats(results, v, ratio if v == "ours" else None)
+        if v != "none":
+            entry["vs_none"] = _paired(results, v, "none", seed, ratio if v == "ours" else None)
+        out["methods"][v] = entry
+    for key in ("full", "noalign", "noalign_notext", "noalign_nomi", "noalign_noaug"):
+        v = f"ablation:{key}"
+        if v not in variants:
+            continue
+        entry = _stats(results, v)
+        if key != "full":
+            entry["vs_full"] = _paired(results, v, "ablation:full", seed)
+        if key != "noalign_noaug":
+            entry["vs_noaug"] = _paired(results, v, "ablation:noalign_noaug", seed)
+        out["ablation"][key] = entry
+    ratios = sorted({float(r["ratio"]) for r in results["runs"] if r["variant"] == "ours"})
+    if len(ratios) > 1:
+        out["ratios"] = {str(r): _stats(results, "ours", r) for r in ratios}
+    mm = results.get("multimodal") or []
+    for augmented in (False, True):
+        rows = [r for r in mm if r["augmented"] == augmented]
+        if not rows:
+            continue
+        cols = {}
+        for col in ("audio", "text", "audio_text"):
+            per_fold: dict[str, list[float]] = {}
+            for r in rows:
+                per_fold.setdefault(r["fold"], []).append(r[col]["uar"])
+            m, s = mean_std([float(np.mean(v)) for v in per_fold.values()])
+            cols[col] = {"mean": m, "std": s, "per_fold": {f: float(np.mean(v)) for f, v in per_fold.items()}}
+        out["multimodal"]["augmented" if augmented else "none"] = cols
+    if "none" in out["multimodal"] and "augmented" in out["multimodal"]:
+        for col in ("audio", "text", "audio_text"):
+            a = out["multimodal"]["augmented"][col]["per_fold"]
+            b = out["multimodal"]["none"][col]["per_fold"]
+            common = sorted(set(a) & set(b))
+            out["multimodal"]["augmented"][col]["vs_none"] = compare_paired(
+                [a[f] for f in common], [b[f] for f in common], seed=seed
+            )
+    base = [v for v in (results.get("stage1_baseline") or {}).values() if v]
+    if base:
+        m, s = mean_std([float(b["uar"]) for b in base])
+        out["stage1_baseline"] = {"uar": {"mean": m, "std": s}}
+    return out
