@@ -370,7 +370,7 @@ def run_align(
 ) -> dict[str, Any]:
     """Train every fold of `protocol` on `store`, write `folds/<fold>/` and return the summary
     (per-fold baseline and retrieval, mean ± std). `only` restricts to the named folds."""
-    from misgan.folds import make_folds
+    from misgan.folds import make_folds, select_folds
     from misgan.runs import JsonlLog
 
     meta = store.meta()
@@ -378,12 +378,7 @@ def run_align(
     if "text" not in store.dims:
         raise MisganError(f"{store.path}: stage 1 needs text features; this cache holds only {list(store.dims)}")
     audio, text = store.read("audio"), store.read("text")
-    folds = make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file)
-    if only:
-        missing = sorted(set(only) - {f.name for f in folds})
-        if missing:
-            raise MisganError(f"{store.path}: no fold(s) {', '.join(missing)} under protocol {protocol}")
-        folds = [f for f in folds if f.name in only]
+    folds = select_folds(make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file), only, f"{store.path}")
     log = JsonlLog(Path(run_dir) / "log.jsonl") if run_dir is not None else None
     spk = meta["speaker"].astype(str).to_numpy()
     per_fold = []

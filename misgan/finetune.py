@@ -351,7 +351,7 @@ def run_finetune(
     """Fine-tune per fold of `protocol` and write `folds/<fold>/` like `align.run_align` (mode "finetune")."""
     from misgan.align import _write_json, summarise, write_result
     from misgan.encoders import EncoderSpec
-    from misgan.folds import make_folds
+    from misgan.folds import make_folds, select_folds
     from misgan.manifest import manifest_sha256, read_manifest
     from misgan.runs import JsonlLog
 
@@ -376,11 +376,7 @@ def run_finetune(
         )
     meta, y = store.meta(), store.labels
     text = store.read("text")
-    folds = make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file)
-    if only:
-        folds = [f for f in folds if f.name in only]
-        if not folds:
-            raise MisganError(f"{store.path}: none of the folds {only} exist under protocol {protocol}")
+    folds = select_folds(make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file), only, f"{store.path}")
     clips = ClipReader(paths, int(audio_spec.sample_rate or 16000))
     log = JsonlLog(Path(run_dir) / "log.jsonl") if run_dir is not None else None
     spk = meta["speaker"].astype(str).to_numpy()

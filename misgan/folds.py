@@ -102,6 +102,17 @@ def make_folds(
     return folds
 
 
+def select_folds(folds: list[Fold], only: list[str] | None, source: str = "") -> list[Fold]:
+    """The folds named in `only` (all when empty); an unknown name is an error naming `source`."""
+    if not only:
+        return folds
+    missing = sorted(set(only) - {f.name for f in folds})
+    if missing:
+        known = ", ".join(f.name for f in folds[:6]) + (", ..." if len(folds) > 6 else "")
+        raise FoldError(f"{source}: no fold(s) {', '.join(missing)} (folds here: {known})")
+    return [f for f in folds if f.name in only]
+
+
 def _ordered_unique(values: np.ndarray) -> list[str]:
     return sorted(set(values.tolist()))
 

@@ -149,3 +149,14 @@ def test_validation_seed_uses_whole_fold_name(tmp_path, iemocap):
     (tmp_path / "bad.csv").write_bytes(b'utt_id,fold\n"unclosed,1\n')
     with pytest.raises(FoldError, match=r"bad\.csv"):
         make_folds(iemocap, "file", file=tmp_path / "bad.csv")
+
+
+def test_select_folds_keeps_named_and_rejects_unknown():
+    from misgan.errors import FoldError
+    from misgan.folds import Fold, select_folds
+
+    folds = [Fold(f"spk-{i}", np.array([0]), np.array([1])) for i in range(3)]
+    assert select_folds(folds, None) == folds
+    assert [f.name for f in select_folds(folds, ["spk-2", "spk-0"])] == ["spk-0", "spk-2"]
+    with pytest.raises(FoldError, match=r"cache\.zarr: no fold\(s\) spk-9"):
+        select_folds(folds, ["spk-9"], "cache.zarr")
