@@ -8,6 +8,7 @@ All are seeded, so the same call builds the same weights.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # words of the tiny BERT vocabulary; anything else falls back to single letters
 _WORDS = "the a i am you is are was not so very happy sad angry neutral calm good bad day today what why no yes"
@@ -19,22 +20,27 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-def tiny_ast_dir(tmp_path: Path, *, with_feature_extractor: bool = False) -> Path:
-    """AST: hidden 32, 2 layers, 32 mel bins, 128 frames (1.28 s) split into 16 patches."""
+def tiny_ast_dir(tmp_path: Path, *, with_feature_extractor: bool = False, **overrides: Any) -> Path:
+    """AST: hidden 32, 2 layers, 32 mel bins, 128 frames (1.28 s) split into 16 patches.
+
+    `overrides` replace config fields (e.g. zero dropout for training tests)."""
     from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
     _seed()
     folder = Path(tmp_path) / "tiny-ast"
     config = ASTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_mel_bins=32,
-        max_length=128,
-        patch_size=16,
-        frequency_stride=16,
-        time_stride=16,
+        **{
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "num_mel_bins": 32,
+            "max_length": 128,
+            "patch_size": 16,
+            "frequency_stride": 16,
+            "time_stride": 16,
+        }
+        | overrides
     )
     ASTModel(config).save_pretrained(folder)
     if with_feature_extractor:
@@ -42,7 +48,9 @@ def tiny_ast_dir(tmp_path: Path, *, with_feature_extractor: bool = False) -> Pat
     return folder
 
 
-def tiny_wav2vec2_dir(tmp_path: Path, *, feat_extract_norm: str = "layer", model_type: str = "wav2vec2") -> Path:
+def tiny_wav2vec2_dir(
+    tmp_path: Path, *, feat_extract_norm: str = "layer", model_type: str = "wav2vec2", **overrides: Any
+) -> Path:
     """wav2vec2 (or "hubert"/"wavlm"): hidden 32, 2 layers, 2 conv layers (stride 20, receptive field 45).
 
     feat_extract_norm "layer" is the large-robust style (attention mask honoured); "group" the base style.
@@ -51,19 +59,22 @@ def tiny_wav2vec2_dir(tmp_path: Path, *, feat_extract_norm: str = "layer", model
 
     _seed()
     folder = Path(tmp_path) / f"tiny-{model_type}-{feat_extract_norm}"
-    kw = dict(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        feat_extract_norm=feat_extract_norm,
-        do_stable_layer_norm=feat_extract_norm == "layer",
-        vocab_size=16,
+    kw = (
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_dim=(16, 16),
+            conv_stride=(5, 4),
+            conv_kernel=(10, 8),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+            feat_extract_norm=feat_extract_norm,
+            do_stable_layer_norm=feat_extract_norm == "layer",
+            vocab_size=16,
+        )
+        | overrides
     )
     classes = {
         "wav2vec2": (tf.Wav2Vec2Config, tf.Wav2Vec2Model),

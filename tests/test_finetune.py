@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from encoder_fixtures import tiny_ast_dir, tiny_wav2vec2_dir
 from store_fixtures import make_wav_corpus
 
 from misgan.align import AlignConfig
-from misgan.encoders import load_encoder, resolve_spec
+from misgan.encoders import EncoderSpec, load_encoder, resolve_spec
 from misgan.errors import MisganError
 from misgan.finetune import AudioBackbone, FinetuneConfig, apply_lora, audio_paths, finetune_text, run_finetune
 from misgan.folds import Fold
@@ -23,47 +24,16 @@ NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropo
 
 
 def tiny_wav2vec2(folder: Path) -> Path:
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    torch.manual_seed(0)
-    cfg = Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(16, 16),
-        conv_kernel=(10, 3),
-        conv_stride=(5, 2),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        layerdrop=0.0,
-        mask_time_prob=0.0,
-        **NO_DROPOUT,
+    # no dropout, masking or layer drop: training steps must be deterministic and comparable to eval
+    return tiny_wav2vec2_dir(
+        folder, hidden_size=16, intermediate_size=32, layerdrop=0.0, mask_time_prob=0.0, **NO_DROPOUT
     )
-    Wav2Vec2Model(cfg).save_pretrained(folder)
-    return folder
 
 
 def tiny_ast(folder: Path) -> Path:
-    from transformers import ASTConfig, ASTModel
-
-    torch.manual_seed(0)
-    cfg = ASTConfig(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_mel_bins=16,
-        max_length=64,
-        frequency_stride=8,
-        time_stride=8,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+    return tiny_ast_dir(
+        folder, hidden_size=16, intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
     )
-    ASTModel(cfg).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
@@ -110,7 +80,7 @@ def test_finetune_loss_decreases_and_writes_fold(corpus, tmp_path):
     log = [r for r in map(eval_json, (tmp_path / "run" / "log.jsonl").read_text().splitlines())]
     assert log[-1]["loss"] < log[0]["loss"]
     # h was re-encoded with the fine-tuned weights, not the pretrained ones
-    enc = load_encoder(resolve_spec(str(tmp_path / "w2v")))
+    enc = load_encoder(EncoderSpec.from_dict(store.attrs["encoders"]["audio"]))  # the cache's own encoder
     paths, _ = audio_paths(store, manifest, None)
     from misgan.audio import read_audio
 
