@@ -20,7 +20,7 @@ import soundfile as sf
 
 from misgan.audio import AudioError, AudioInfo, probe
 from misgan.corpora import read_corpus
-from misgan.corpora.common import Problem
+from misgan.corpora.common import Problem, of_severity
 from misgan.manifest import Manifest, label_names
 
 __all__ = ["DoctorReport", "Problem", "check_audio_file", "run_doctor"]
@@ -49,11 +49,11 @@ class DoctorReport:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
+        return of_severity(self.problems, "error")
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
+        return of_severity(self.problems, "warning")
 
     @property
     def ok(self) -> bool:

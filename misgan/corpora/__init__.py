@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from misgan.corpora import csv_table, iemocap, msp_improv, msp_podcast, ravdess
-from misgan.corpora.common import Problem, Problems
+from misgan.corpora.common import Problem, Problems, of_severity
 from misgan.errors import CorpusError
 from misgan.manifest import Manifest
 
@@ -40,11 +40,11 @@ class CorpusRead:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
+        return of_severity(self.problems, "error")
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
+        return of_severity(self.problems, "warning")
 
 
 def get_reader(name: str) -> Reader:

@@ -34,6 +34,11 @@ class Problem:
         return f"{where(self.file, self.line)}: {self.severity}: {self.message}"
 
 
+def of_severity(problems: Iterable[Problem], severity: str) -> list[Problem]:
+    """The problems of one severity, in the order they were found."""
+    return [p for p in problems if p.severity == severity]
+
+
 @dataclass
 class Problems:
     """An append-only list of problems with helpers for the two severities."""
@@ -48,11 +53,11 @@ class Problems:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.items if p.severity == "error"]
+        return of_severity(self.items, "error")
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.items if p.severity == "warning"]
+        return of_severity(self.items, "warning")
 
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.items)
