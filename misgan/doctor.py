@@ -20,7 +20,7 @@ import soundfile as sf
 
 from misgan.audio import AudioError, AudioInfo, probe
 from misgan.corpora import read_corpus
-from misgan.corpora.common import Problem, of_severity
+from misgan.corpora.common import HasProblems, Problem
 from misgan.manifest import Manifest, label_names
 
 __all__ = ["DoctorReport", "Problem", "check_audio_file", "run_doctor"]
@@ -36,7 +36,7 @@ class AudioCheck:
 
 
 @dataclass
-class DoctorReport:
+class DoctorReport(HasProblems):
     corpus: str
     root: str
     manifest: Manifest
@@ -46,14 +46,6 @@ class DoctorReport:
     durations: np.ndarray  # seconds, one per readable file
     audio_checked: int
     seconds: float
-
-    @property
-    def errors(self) -> list[Problem]:
-        return of_severity(self.problems, "error")
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return of_severity(self.problems, "warning")
 
     @property
     def ok(self) -> bool:

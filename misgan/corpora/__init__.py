@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from misgan.corpora import csv_table, iemocap, msp_improv, msp_podcast, ravdess
-from misgan.corpora.common import Problem, Problems, of_severity
+from misgan.corpora.common import HasProblems, Problem, Problems
 from misgan.errors import CorpusError
 from misgan.manifest import Manifest
 
@@ -34,17 +34,9 @@ __all__ = ["CORPORA", "CorpusRead", "Problem", "Problems", "load_corpus", "read_
 
 
 @dataclass(frozen=True)
-class CorpusRead:
+class CorpusRead(HasProblems):
     manifest: Manifest
     problems: list[Problem]
-
-    @property
-    def errors(self) -> list[Problem]:
-        return of_severity(self.problems, "error")
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return of_severity(self.problems, "warning")
 
 
 def get_reader(name: str) -> Reader:

@@ -39,6 +39,20 @@ def of_severity(problems: Iterable[Problem], severity: str) -> list[Problem]:
     return [p for p in problems if p.severity == severity]
 
 
+class HasProblems:
+    """`errors` and `warnings` views for a record whose `problems` field lists Problem items."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return of_severity(self.problems, "error")
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return of_severity(self.problems, "warning")
+
+
 @dataclass
 class Problems:
     """An append-only list of problems with helpers for the two severities."""
