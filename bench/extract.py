@@ -11,7 +11,7 @@
 3. Bare forward: the clips pre-decoded in memory, grouped exactly as extraction groups them
    (chunks of `--chunk-rows` in manifest order, sorted by length, batches of `--batch-size`),
    `prepare` done beforehand, only `forward` timed.
-4. End to end: `misgan.extract.extract` on the manifest (reading, resampling, batching, prepare,
+4. End to end: `misgan.features.extract.extract` on the manifest (reading, resampling, batching, prepare,
    forward, Zarr writes, finalise), same encoder object, same batches.
    ratio = end-to-end clips/s / bare-forward clips/s (target >= 0.9); best of `--repeats` each.
 5. Memory: peak RSS of a fresh subprocess extracting `--rss-n` and 4x`--rss-n` clips with eGeMAPS
@@ -102,10 +102,10 @@ def bare_forward_seconds(enc, batches) -> float:
 def throughput(args: argparse.Namespace) -> dict:
     import torch
 
-    from misgan.audio import read_audio
-    from misgan.encoders import load_encoder
-    from misgan.extract import extract
-    from misgan.manifest import new_manifest
+    from misgan.data.audio import read_audio
+    from misgan.data.manifest import new_manifest
+    from misgan.features.encoders import load_encoder
+    from misgan.features.extract import extract
 
     work = Path(args.workdir)
     rows = make_clips(Path(args.data), args.n, work / "clips")
@@ -164,9 +164,9 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-from misgan.encoders import load_encoder
-from misgan.extract import extract
-from misgan.manifest import new_manifest
+from misgan.features.encoders import load_encoder
+from misgan.features.extract import extract
+from misgan.data.manifest import new_manifest
 rows = json.loads(Path(sys.argv[1]).read_text())
 enc = load_encoder("egemaps")
 base = peak_kb()

@@ -75,7 +75,7 @@ def write_section(path: Path, body: str) -> None:
 
 
 def run_once(args: argparse.Namespace, threads: int) -> dict[str, float]:
-    from misgan.gan import GanConfig, train_gan
+    from misgan.gan.train import GanConfig, train_gan
 
     h, y, t, heads = problem(args.rows, args.classes, args.dim, args.text_dim)
     config = GanConfig(epochs=args.epochs, batch_size=args.batch_size, patience=0, threads=threads)

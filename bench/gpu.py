@@ -49,8 +49,8 @@ def small_text_encoder(folder: Path, texts: list[str]) -> Path:
 
 
 def extraction_rate(manifest, model: Path, text_model: Path, out: Path, device: str, batch_size: int) -> float:
-    from misgan.encoders import load_encoder, resolve_spec
-    from misgan.extract import extract
+    from misgan.features.encoders import load_encoder, resolve_spec
+    from misgan.features.extract import extract
 
     encoder = load_encoder(resolve_spec(str(model), modality="audio"), device=device)
     text = load_encoder(resolve_spec(str(text_model), modality="text"), device=device)
@@ -63,9 +63,9 @@ def extraction_rate(manifest, model: Path, text_model: Path, out: Path, device: 
 
 
 def finetune_time(store_path: Path, manifest: Path, device: str, epochs: int, run_dir: Path) -> dict:
-    from misgan.align import AlignConfig
-    from misgan.finetune import FinetuneConfig, run_finetune
-    from misgan.store import open_store
+    from misgan.alignment.adapter import AlignConfig
+    from misgan.alignment.finetune import FinetuneConfig, run_finetune
+    from misgan.features.store import open_store
 
     store = open_store(store_path)
     try:
@@ -102,7 +102,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         print(json.dumps({"skipped": "no CUDA device"}))
         return
-    from misgan.demo import generate_corpus
+    from misgan.pipeline.demo import generate_corpus
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="misgan-gpu-"))
     per_class = max(1, args.clips // 16)
@@ -120,7 +120,7 @@ def main() -> None:
     out["extract_cuda_clips_per_s"] = rate(manifest, "gpu.zarr", "cuda")
     out["extract_cpu_clips_per_s"] = rate(manifest, "cpu.zarr", "cpu")
     out["extract_speedup"] = out["extract_cuda_clips_per_s"] / out["extract_cpu_clips_per_s"]
-    from misgan.store import open_store
+    from misgan.features.store import open_store
 
     a, b = open_store(work / "gpu.zarr"), open_store(work / "cpu.zarr")
     xa, xb = a.read("audio"), b.read("audio")

@@ -84,7 +84,7 @@ def _pct(mean: float, std: float | None) -> str:
 
 
 def build_table(refs: dict, repro: dict, results: dict, settings: str) -> str:
-    from misgan.evaluate import METHOD_TITLES
+    from misgan.augmentation.evaluate import METHOD_TITLES
 
     lines = ["| system | UAR % (mean ± std over folds) | ΔUAR vs none | Wilcoxon p |", "|---|---|---|---|"]
     for name, (uar, std) in refs.items():
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import os
 
-    from misgan import pipeline
-    from misgan.store import open_store
+    from misgan.features.store import open_store
+    from misgan.pipeline import runner as pipeline
 
     os.chdir(REPO)  # the config's relative paths (data, cache/, runs/) are relative to the repository
     t0 = time.perf_counter()
@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         repro = {"eGeMAPSv02": lr_baseline(store.read("audio"), store.labels, meta["speaker"].to_numpy())}
     workdir = args.workdir or cfg.run_dir
     if args.compare:
-        from misgan.encoders import load_encoder
-        from misgan.extract import extract
-        from misgan.manifest import read_manifest
+        from misgan.data.manifest import read_manifest
+        from misgan.features.encoders import load_encoder
+        from misgan.features.extract import extract
 
         path = workdir / "compare.zarr"
         encoder = load_encoder("compare", "cpu", modality="audio")

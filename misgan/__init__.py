@@ -13,15 +13,15 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _PUBLIC = {
-    "Manifest": "misgan.manifest",
-    "read_manifest": "misgan.manifest",
-    "write_manifest": "misgan.manifest",
-    "load_corpus": "misgan.corpora",
-    "make_folds": "misgan.folds",
-    "Fold": "misgan.folds",
-    "FeatureStore": "misgan.store",
-    "open_store": "misgan.store",
-    "extract": "misgan.extract",
+    "Manifest": "misgan.data.manifest",
+    "read_manifest": "misgan.data.manifest",
+    "write_manifest": "misgan.data.manifest",
+    "load_corpus": "misgan.data.corpora",
+    "make_folds": "misgan.data.folds",
+    "Fold": "misgan.data.folds",
+    "FeatureStore": "misgan.features.store",
+    "open_store": "misgan.features.store",
+    "extract": "misgan.features.extract",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -132,7 +132,7 @@ def compare_paired(
 
 
 # ---------------------------------------------------------------- results.json runs -> tables
-# A run record is {fold, seed, variant, ratio, metrics}; written by misgan.evaluate, read by misgan.report.
+# A run record is {fold, seed, variant, ratio, metrics}: written by the stage-3 driver, read by the report.
 
 
 def fold_scores(results: dict[str, Any], variant: str, metric: str = "uar", ratio: float | None = None) -> dict:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misgan.manifest import CLASSES_4, new_manifest
-from misgan.store import FeatureStore, store_from_arrays
+from misgan.data.manifest import CLASSES_4, new_manifest
+from misgan.features.store import FeatureStore, store_from_arrays
 
 
 def make_feature_store(
@@ -83,12 +83,12 @@ def make_feature_store(
     )
 
 
-# ---- a toy encoder implementing the misgan.encoders protocol --------------------------------------
+# ---- a toy encoder implementing the misgan.features.encoders protocol --------------------------------------
 
 
 @dataclass(frozen=True)
 class ToySpec:
-    """Stands in for misgan.encoders.EncoderSpec: all that extraction needs is `to_dict()`."""
+    """Stands in for misgan.features.encoders.EncoderSpec: all that extraction needs is `to_dict()`."""
 
     name: str = "toy"
     modality: str = "audio"

@@ -8,10 +8,11 @@ import torch
 from sklearn.linear_model import Ridge
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from misgan.align import AlignConfig, recompute_h, run_align, train_fold
+from misgan.alignment.adapter import AlignConfig, recompute_h, train_fold
+from misgan.alignment.retrieval import retrieval_accuracy, text_groups
+from misgan.alignment.run import run_align
+from misgan.data.folds import Fold
 from misgan.errors import ConfigError
-from misgan.folds import Fold
-from misgan.retrieval import retrieval_accuracy, text_groups
 
 torch.set_num_threads(1)
 N, C, DA, DT = 240, 4, 30, 12
@@ -166,7 +167,7 @@ def test_cli_same_seed_gives_identical_h(tmp_path):
     from typer.testing import CliRunner
 
     from misgan.cli import app
-    from misgan.store import open_store
+    from misgan.features.store import open_store
 
     make_feature_store(tmp_path / "c.zarr", n_speakers=3, per_class=5).close()
     args = ["align", "--cache", str(tmp_path / "c.zarr"), "--epochs", "3", "--h-dim", "8", "--seed", "5"]

@@ -1,4 +1,4 @@
-"""misgan.audio: decoding, downmix, soxr resampling against scipy, and one clear error per defect."""
+"""misgan.data.audio: decoding, downmix, soxr resampling against scipy, and one clear error per defect."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 from corpus_fixtures import garbage, tone, truncated, zero_length
 from scipy.signal import resample_poly
 
-from misgan.audio import (
+from misgan.data.audio import (
     AudioError,
     ChannelsAudioError,
     EmptyAudioError,

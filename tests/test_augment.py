@@ -8,7 +8,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
-from misgan.augment import (
+from misgan.augmentation.augmenters import balance_labels, make_augmenter
+from misgan.augmentation.classifier import (
     AugmentError,
     ClassifierConfig,
     FoldData,
@@ -18,7 +19,6 @@ from misgan.augment import (
     project_text,
     train_classifier,
 )
-from misgan.augmenters import balance_labels, make_augmenter
 from misgan.errors import FoldError
 
 torch.set_num_threads(1)
@@ -106,7 +106,7 @@ def test_project_text_is_wt_h_plus_bt():
 
 
 def test_multimodal_columns_and_four_combinations(monkeypatch):
-    import misgan.augment as aug
+    import misgan.augmentation.classifier as aug
 
     fold = imbalanced_fold(2, n_major=30, n_minor=30)
     seen = []
@@ -132,7 +132,7 @@ def test_multimodal_columns_and_four_combinations(monkeypatch):
 @pytest.mark.parametrize("method", ["smote", "ours"])
 def test_augmentation_helps_on_imbalanced_clusters(method):
     """Few minority rows, no class weights: balancing with SMOTE or our GAN reliably raises UAR."""
-    from misgan.gan import GanConfig
+    from misgan.gan.train import GanConfig
 
     cfg = ClassifierConfig(class_weights=False, max_epochs=200)
     gains = []

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from misgan.augment import AugmentError, TrainView
-from misgan.augmenters import (
+from misgan.augmentation.augmenters import (
     METHODS,
     GanAugmenter,
     MixupAugmenter,
@@ -17,6 +16,7 @@ from misgan.augmenters import (
     make_augmenter,
     ratio_labels,
 )
+from misgan.augmentation.classifier import AugmentError, TrainView
 
 torch.set_num_threads(1)
 
@@ -101,7 +101,7 @@ def test_unknown_class_and_method_errors():
 
 
 def test_gan_augmenters_train_on_view_and_condition_on_text(monkeypatch):
-    from misgan import gan
+    from misgan.gan import train as gan
 
     v = view(counts=(40, 40, 40))
     calls = []

@@ -9,7 +9,7 @@ from corpus_fixtures import make_iemocap, make_msp_podcast, make_ravdess
 from typer.testing import CliRunner
 
 from misgan.cli import app
-from misgan.manifest import read_manifest
+from misgan.data.manifest import read_manifest
 
 RAVDESS_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-4class-16k"
 runner = CliRunner()

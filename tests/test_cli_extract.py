@@ -10,8 +10,8 @@ from store_fixtures import make_feature_store, make_wav_corpus
 from typer.testing import CliRunner
 
 from misgan.cli import app
-from misgan.manifest import write_manifest
-from misgan.store import open_store
+from misgan.data.manifest import write_manifest
+from misgan.features.store import open_store
 
 runner = CliRunner()
 
@@ -87,7 +87,7 @@ def test_info_lists_counts_failures_and_folds():
 
 
 def test_info_on_unfinished_store_says_rerun():
-    from misgan.store import FeatureStore
+    from misgan.features.store import FeatureStore
 
     m = make_wav_corpus("wavs", n_speakers=1, per_class=1)
     FeatureStore.create("u.zarr", m, ["neutral", "happy", "sad", "angry"], {"audio": 3}).close()

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from corpus_fixtures import make_csv, make_iemocap, make_msp_improv, make_msp_podcast, make_ravdess
 
-from misgan.corpora import CORPORA, load_corpus, read_corpus
+from misgan.data.corpora import CORPORA, load_corpus, read_corpus
+from misgan.data.manifest import COLUMNS, read_manifest, write_manifest
 from misgan.errors import CorpusError
-from misgan.manifest import COLUMNS, read_manifest, write_manifest
 
 RAVDESS_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-4class-16k"
 

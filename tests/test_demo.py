@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from misgan.demo import _CUES, _SHARED, PROSODY, generate_corpus, make_speakers, transcript
+from misgan.pipeline.demo import _CUES, _SHARED, PROSODY, generate_corpus, make_speakers, transcript
 
 
 def f0_track(x: np.ndarray, sr: int, frame: float = 0.04, fmin: float = 60, fmax: float = 500) -> np.ndarray:
@@ -28,7 +28,7 @@ def f0_track(x: np.ndarray, sr: int, frame: float = 0.04, fmin: float = 60, fmax
 
 
 def test_counts_layout_and_manifest(tmp_path):
-    from misgan.corpora import load_corpus
+    from misgan.data.corpora import load_corpus
 
     df = generate_corpus(tmp_path / "c", n_speakers=3, per_class=2, seed=1)
     assert len(df) == 3 * 4 * 2

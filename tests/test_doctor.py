@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from corpus_fixtures import MAKERS, tone
 
-from misgan.doctor import check_audio_file, run_doctor
+from misgan.data.doctor import check_audio_file, run_doctor
 
 RAVDESS_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess-4class-16k"
 

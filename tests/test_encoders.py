@@ -19,7 +19,7 @@ from encoder_fixtures import (
     tiny_whisper_dir,
 )
 
-from misgan.encoders import (
+from misgan.features.encoders import (
     REGISTRY,
     EncoderError,
     EncoderSpec,
@@ -29,7 +29,7 @@ from misgan.encoders import (
     load_encoder,
     resolve_spec,
 )
-from misgan.encoders.base import BadInputError, resolve_device
+from misgan.features.encoders.base import BadInputError, resolve_device
 
 SR = 16000
 
@@ -114,7 +114,7 @@ def test_spec_to_dict_is_stable_and_round_trips():
         EncoderSpec.from_dict({**d, "extra": 1})
     # same JSON in a fresh interpreter (no hash() or dict-order dependence)
     code = (
-        "import json; from misgan.encoders import REGISTRY; "
+        "import json; from misgan.features.encoders import REGISTRY; "
         "print(json.dumps([s.to_dict() for s in REGISTRY.values()]))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -185,7 +185,7 @@ def test_uncached_hub_id_fails_naming_the_id_and_the_way_out():
 
 
 def test_minilm_falls_back_to_the_hub_id_without_the_package(monkeypatch):
-    import misgan.encoders.minilm as minilm
+    import misgan.features.encoders.minilm as minilm
 
     monkeypatch.setattr(minilm, "packaged_minilm", lambda: None)
     with pytest.raises(

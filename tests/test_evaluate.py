@@ -12,11 +12,11 @@ from sklearn.linear_model import LogisticRegression
 from store_fixtures import make_feature_store
 from typer.testing import CliRunner
 
-from misgan.augment import AugmentError, ClassifierConfig
+from misgan.augmentation.classifier import AugmentError, ClassifierConfig
+from misgan.augmentation.evaluate import AugmentConfig, run_augment
 from misgan.config import to_dict
-from misgan.evaluate import AugmentConfig, run_augment
-from misgan.folds import make_folds
-from misgan.store import open_store, store_from_arrays
+from misgan.data.folds import make_folds
+from misgan.features.store import open_store, store_from_arrays
 
 torch.set_num_threads(1)
 GAN = {"epochs": 4, "patience": 0, "batch_size": 64, "threads": 1}
@@ -25,7 +25,7 @@ FAST = ClassifierConfig(max_epochs=40, patience=10)
 
 def write_stage1_folds(store, poison_speaker: str | None = None) -> list[str]:
     """Fold groups as stage 1 writes them, with h = the audio features and heads fitted by scikit-learn
-    (fast and independent of misgan.align). The config attrs let --ablation re-train stage 1."""
+    (fast and independent of misgan.alignment.adapter). The config attrs let --ablation re-train stage 1."""
     meta = store.meta()
     folds = make_folds(meta, "loso-speaker", valid_fraction=0.25)
     audio, text, y = store.read("audio"), store.read("text"), store.labels
@@ -51,7 +51,7 @@ def write_stage1_folds(store, poison_speaker: str | None = None) -> list[str]:
 def _no_auc(monkeypatch):
     """Stage 2's final real-vs-generated AUC (5-fold CV per GAN) dominates these tests' time; its value
     plays no part in stage 3, so it is replaced by a constant here."""
-    from misgan import gan_metrics
+    from misgan.gan import metrics as gan_metrics
 
     monkeypatch.setattr(gan_metrics, "real_vs_fake_auc", lambda *a, **k: 0.5)
 
@@ -118,7 +118,8 @@ def test_run_augment_compare_ablation_multimodal(store, tmp_path):
 
 def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     """Poison the test speaker's features; every array an augmenter or the GAN receives must be clean."""
-    from misgan import augmenters, gan
+    from misgan.augmentation import augmenters
+    from misgan.gan import train as gan
 
     base = make_feature_store(tmp_path / "a.zarr", n_speakers=4, per_class=5, da=8, dt=4)
     meta, audio, text = base.meta(), base.read("audio"), base.read("text")
@@ -207,8 +208,8 @@ def test_config_round_trips_through_yaml(tmp_path):
 
 
 def test_gan_run_checkpoints_replace_training(store, tmp_path, monkeypatch):
-    from misgan import gan
-    from misgan.evaluate import load_fold
+    from misgan.augmentation.evaluate import load_fold
+    from misgan.gan import train as gan
 
     fold = load_fold(store, "spk-spk02", store.read("text"), store.labels)
     view = fold.train_view()

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 from store_fixtures import ToyEncoder, ToySpec, make_wav_corpus
 
-from misgan.encoders.base import BadInputError
+from misgan.data.manifest import write_manifest
 from misgan.errors import StoreError
-from misgan.extract import ExtractError, extract, fingerprint
-from misgan.manifest import write_manifest
-from misgan.store import FeatureStore, open_store, tmp_path
+from misgan.features.encoders.base import BadInputError
+from misgan.features.extract import ExtractError, extract, fingerprint
+from misgan.features.store import FeatureStore, open_store, tmp_path
 
 TESTS = Path(__file__).resolve().parent
 FAST = {"chunk_rows": 4, "batch_size": 3, "progress": False}
@@ -162,7 +162,7 @@ def test_an_item_the_encoder_rejects_is_dropped_and_the_batch_retried(encoder):
 
 
 def test_fingerprint_is_stable_across_processes_and_tracks_inputs():
-    from misgan.encoders import resolve_spec
+    from misgan.features.encoders import resolve_spec
 
     m = make_wav_corpus("wavs", n_speakers=2, per_class=1)
     write_manifest(m, "m.csv")
@@ -171,9 +171,9 @@ def test_fingerprint_is_stable_across_processes_and_tracks_inputs():
         f"""
         import sys; sys.path.insert(0, {str(TESTS)!r})
         from store_fixtures import ToySpec
-        from misgan.encoders import resolve_spec
-        from misgan.extract import fingerprint
-        from misgan.manifest import read_manifest
+        from misgan.features.encoders import resolve_spec
+        from misgan.features.extract import fingerprint
+        from misgan.data.manifest import read_manifest
         print(fingerprint(read_manifest("m.csv"), resolve_spec("egemaps"), ToySpec(modality="text")))
         """
     )
@@ -195,8 +195,8 @@ _SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from store_fixtures import ToyEncoder
-from misgan.extract import extract
-from misgan.manifest import read_manifest
+from misgan.features.extract import extract
+from misgan.data.manifest import read_manifest
 enc = {{"audio_encoder": ToyEncoder(), "text_encoder": ToyEncoder("text", 4)}}
 s = extract(read_manifest(sys.argv[1]), sys.argv[2], **enc, chunk_rows=4, batch_size=2, workers=1, progress=False)
 print("ROWS", s.rows_encoded, s.n_rows)

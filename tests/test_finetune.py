@@ -11,13 +11,20 @@ import torch
 from encoder_fixtures import tiny_ast_dir, tiny_wav2vec2_dir
 from store_fixtures import make_wav_corpus
 
-from misgan.align import AlignConfig
-from misgan.encoders import EncoderSpec, load_encoder, resolve_spec
+from misgan.alignment.adapter import AlignConfig
+from misgan.alignment.finetune import (
+    AudioBackbone,
+    FinetuneConfig,
+    apply_lora,
+    audio_paths,
+    finetune_text,
+    run_finetune,
+)
+from misgan.data.folds import Fold
+from misgan.data.manifest import CLASSES_4, manifest_sha256, read_manifest, write_manifest
 from misgan.errors import MisganError
-from misgan.finetune import AudioBackbone, FinetuneConfig, apply_lora, audio_paths, finetune_text, run_finetune
-from misgan.folds import Fold
-from misgan.manifest import CLASSES_4, manifest_sha256, read_manifest, write_manifest
-from misgan.store import store_from_arrays
+from misgan.features.encoders import EncoderSpec, load_encoder, resolve_spec
+from misgan.features.store import store_from_arrays
 
 torch.set_num_threads(1)
 NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0}
@@ -82,7 +89,7 @@ def test_finetune_loss_decreases_and_writes_fold(corpus, tmp_path):
     # h was re-encoded with the fine-tuned weights, not the pretrained ones
     enc = load_encoder(EncoderSpec.from_dict(store.attrs["encoders"]["audio"]))  # the cache's own encoder
     paths, _ = audio_paths(store, manifest, None)
-    from misgan.audio import read_audio
+    from misgan.data.audio import read_audio
 
     before = enc.encode([read_audio(paths[0], 16000)])[0]
     assert not np.allclose(arrays["h"][0], before, atol=1e-3)

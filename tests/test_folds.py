@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from corpus_fixtures import make_iemocap, make_msp_podcast
 
-from misgan.corpora import load_corpus
+from misgan.data.corpora import load_corpus
+from misgan.data.folds import Fold, check_no_leakage, make_folds
 from misgan.errors import FoldError
-from misgan.folds import Fold, check_no_leakage, make_folds
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_unknown_protocol_and_missing_file(iemocap, tmp_path):
 
 
 def test_validation_seed_uses_whole_fold_name(tmp_path, iemocap):
-    from misgan.folds import _stable_int
+    from misgan.data.folds import _stable_int
 
     # names sharing their first 8 bytes must still seed different validation draws
     assert _stable_int("spk-Ses01F") != _stable_int("spk-Ses01M")
@@ -152,8 +152,8 @@ def test_validation_seed_uses_whole_fold_name(tmp_path, iemocap):
 
 
 def test_select_folds_keeps_named_and_rejects_unknown():
+    from misgan.data.folds import Fold, select_folds
     from misgan.errors import FoldError
-    from misgan.folds import Fold, select_folds
 
     folds = [Fold(f"spk-{i}", np.array([0]), np.array([1])) for i in range(3)]
     assert select_folds(folds, None) == folds

@@ -1,4 +1,4 @@
-"""Stage 2 (misgan.gan, gan_models, gan_run, `misgan gan`): MI gradients, frozen heads, seeds, leakage guard,
+"""Stage 2 (misgan.gan.train, gan_models, gan_run, `misgan gan`): MI gradients, frozen heads, seeds, leakage guard,
 divergence handling, checkpoints and the command line, on small synthetic clusters."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from misgan import gan, gan_run
+from misgan.alignment.losses import cross_entropy, info_nce
 from misgan.cli import app
-from misgan.gan import GanConfig, GanError, conditioning_text, generate, train_gan
-from misgan.gan_models import FrozenHeads, Generator
-from misgan.losses import cross_entropy, info_nce
+from misgan.gan import run as gan_run
+from misgan.gan import train as gan
+from misgan.gan.models import FrozenHeads, Generator
+from misgan.gan.train import GanConfig, GanError, conditioning_text, generate, train_gan
 
 torch.set_num_threads(1)
 FAST = dict(epochs=4, batch_size=32, min_steps=5, noise_dim=8)
@@ -119,17 +120,17 @@ def test_config_rejects_contradictions():
 
 
 def test_nan_divergence_stops_and_keeps_best_checkpoint(monkeypatch):
-    import misgan.losses
+    import misgan.alignment.losses
 
     h, y, t, heads = clusters(n=120)
-    real_nce, calls = misgan.losses.info_nce, {"n": 0}
+    real_nce, calls = misgan.alignment.losses.info_nce, {"n": 0}
 
     def exploding(a, b, tau, symmetric=False):  # NaN from the 4th epoch on (5 steps per epoch)
         calls["n"] += 1
         loss = real_nce(a, b, tau)
         return loss * float("nan") if calls["n"] > 15 else loss
 
-    monkeypatch.setattr(misgan.losses, "info_nce", exploding)
+    monkeypatch.setattr(misgan.alignment.losses, "info_nce", exploding)
     res = train_gan(h, y, t, heads, GanConfig(**{**FAST, "epochs": 30}, patience=0))
     assert res.stopped == "diverged at epoch 4: a loss or a generator weight is NaN/inf"
     assert len(res.history) == 4 and 1 <= res.best_epoch <= 3
@@ -226,7 +227,7 @@ def _cache_with_folds(path, n_folds: int = 2):
 
 def test_guard_refuses_test_rows_and_training_never_requests_them(tmp_path):
     _cache_with_folds(tmp_path / "c.zarr")
-    from misgan.store import open_store
+    from misgan.features.store import open_store
 
     store = open_store(tmp_path / "c.zarr")
     data = gan_run.load_fold_training(store, "f0")
@@ -281,7 +282,7 @@ def test_cli_trains_one_generator_per_fold_and_samples(tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    from misgan.store import open_store
+    from misgan.features.store import open_store
 
     syn = open_store(out)
     assert syn.n_rows == 20 and syn.attrs["synthetic"] is True and syn.attrs["fold"] == "f1"
@@ -302,7 +303,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_selector_keeps_the_most_realistic_consistent_epoch():
-    from misgan.gan import Selector
+    from misgan.gan.train import Selector
 
     sel = Selector("consistent_cfd", 0.02)
     recs = [(0.5, 10.0), (0.9, 20.0), (0.89, 15.0), (1.0, 12.0), (0.99, 11.0), (0.99, 30.0), (0.5, 1.0)]

@@ -1,4 +1,4 @@
-"""Stage-2 quality metrics (misgan.gan_metrics) against closed forms, scipy, sklearn and torch references."""
+"""Stage-2 quality metrics (misgan.gan.metrics) against closed forms, scipy, sklearn and torch references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from scipy import linalg
 from sklearn.metrics import accuracy_score
 
-from misgan import gan_metrics as gm
+from misgan.gan import metrics as gm
 
 torch.set_num_threads(1)
 
@@ -82,7 +82,7 @@ def test_mi_bound_hand_values():
 
 
 def test_infonce_bound_matches_the_torch_loss():
-    from misgan.losses import info_nce
+    from misgan.alignment.losses import info_nce
 
     rng = np.random.default_rng(4)
     t, t_hat = rng.normal(size=(64, 8)), rng.normal(size=(64, 8))
@@ -116,14 +116,14 @@ def test_real_vs_fake_auc():
 def test_metrics_separate_trained_from_untrained_generator():
     from test_gan import clusters
 
-    from misgan.gan import GanConfig, evaluate, train_gan
-    from misgan.gan_models import Generator
+    from misgan.gan.models import Generator
+    from misgan.gan.train import GanConfig, evaluate, train_gan
 
     h, y, t, heads = clusters(n=400)
     cfg = GanConfig(epochs=25, batch_size=64, min_steps=20, noise_dim=8, lr=3e-3, patience=0)
     trained = train_gan(h, y, t, heads, cfg)
     untrained = Generator(8, 4, t.shape[1], h.shape[1], text_mean=t.mean(0), text_std=t.std(0))
-    from misgan.gan import EvalSet
+    from misgan.gan.train import EvalSet
 
     ev = EvalSet(h, y, t, cfg, "train")
     good, bad = (

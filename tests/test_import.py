@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misgan.importer import FeatureImportError, import_features
-from misgan.manifest import new_manifest, write_manifest
-from misgan.store import open_store
+from misgan.data.manifest import new_manifest, write_manifest
+from misgan.features.importer import FeatureImportError, import_features
+from misgan.features.store import open_store
 
 
 def _manifest(n: int = 6) -> pd.DataFrame:

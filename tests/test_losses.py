@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from misgan.losses import (
+from misgan.alignment.losses import (
     class_weights_from_labels,
     contrastive_alignment,
     cosine_sim,

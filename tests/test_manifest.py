@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misgan.errors import ManifestError
-from misgan.manifest import (
+from misgan.data.manifest import (
     COLUMNS,
     label_names,
     manifest_sha256,
@@ -19,6 +18,7 @@ from misgan.manifest import (
     summary,
     write_manifest,
 )
+from misgan.errors import ManifestError
 
 
 def _rows(n: int = 6) -> list[dict]:
@@ -73,7 +73,7 @@ def test_hash_is_content_based_and_stable_across_processes(tmp_path):
     assert manifest_sha256(df.assign(extra=np.arange(6))) == h
     path = write_manifest(df, tmp_path / "m.csv")
     code = (
-        "import pandas as pd; from misgan.manifest import manifest_sha256, normalise;"
+        "import pandas as pd; from misgan.data.manifest import manifest_sha256, normalise;"
         f"print(manifest_sha256(normalise(pd.read_csv(r'{path}', dtype=str, keep_default_na=False))))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

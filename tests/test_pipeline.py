@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from misgan import pipeline
 from misgan.errors import ConfigError
+from misgan.pipeline import runner as pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "configs").glob("*.yaml"))
@@ -35,9 +35,9 @@ def test_every_paper_setting_has_an_example_config():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_configs_parse_into_the_dataclasses(path):
-    from misgan.align import AlignConfig
-    from misgan.evaluate import AugmentConfig
-    from misgan.gan import GanConfig
+    from misgan.alignment.adapter import AlignConfig
+    from misgan.augmentation.evaluate import AugmentConfig
+    from misgan.gan.train import GanConfig
 
     cfg = pipeline.load_config(path)
     raw = yaml.safe_load(path.read_text())
@@ -69,10 +69,10 @@ def test_the_paper_settings_are_what_the_paper_says():
 
 
 def test_every_setting_is_documented_in_config_md():
-    from misgan.align import AlignConfig
-    from misgan.augment import ClassifierConfig
-    from misgan.evaluate import AugmentConfig
-    from misgan.gan import GanConfig
+    from misgan.alignment.adapter import AlignConfig
+    from misgan.augmentation.classifier import ClassifierConfig
+    from misgan.augmentation.evaluate import AugmentConfig
+    from misgan.gan.train import GanConfig
 
     doc = (REPO / "docs" / "config.md").read_text()
     classes = (
@@ -139,7 +139,10 @@ def test_cli_reports_config_errors_as_one_line(tmp_path):
 
 def test_fingerprint_is_stable_across_processes_and_sensitive_to_settings():
     fp = pipeline.fingerprint("gan", {"epochs": 3, "lr": 1e-4}, "abc")
-    code = "from misgan import pipeline; print(pipeline.fingerprint('gan', {'lr': 1e-4, 'epochs': 3}, 'abc'))"
+    code = (
+        "from misgan.pipeline import runner as pipeline; "
+        "print(pipeline.fingerprint('gan', {'lr': 1e-4, 'epochs': 3}, 'abc'))"
+    )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == fp  # key order and process do not matter
     assert pipeline.fingerprint("gan", {"epochs": 4, "lr": 1e-4}, "abc") != fp
@@ -179,8 +182,8 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     import torch
 
     from misgan.cli import app
-    from misgan.demo import generate_corpus
-    from misgan.manifest import read_manifest
+    from misgan.data.manifest import read_manifest
+    from misgan.pipeline.demo import generate_corpus
 
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=3, seed=0)
@@ -192,20 +195,20 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     assert (first.run_dir / "report.md").is_file()
 
     # a second run redoes nothing: prove it by making every step's work impossible
-    import misgan.align
-    import misgan.evaluate
-    import misgan.extract
-    import misgan.gan_run
-    import misgan.report
+    import misgan.alignment.adapter
+    import misgan.augmentation.evaluate
+    import misgan.features.extract
+    import misgan.gan.run
+    import misgan.report.build
 
     def boom(*a, **k):
         raise AssertionError("a step ran although its output was up to date")
 
-    monkeypatch.setattr(misgan.extract, "extract", boom)
-    monkeypatch.setattr(misgan.gan_run, "run_gan", boom)
-    monkeypatch.setattr(misgan.evaluate, "run_augment", boom)
-    monkeypatch.setattr(misgan.align, "run_align", boom)
-    monkeypatch.setattr(misgan.report, "build_report", boom)
+    monkeypatch.setattr(misgan.features.extract, "extract", boom)
+    monkeypatch.setattr(misgan.gan.run, "run_gan", boom)
+    monkeypatch.setattr(misgan.augmentation.evaluate, "run_augment", boom)
+    monkeypatch.setattr(misgan.alignment.adapter, "run_align", boom)
+    monkeypatch.setattr(misgan.report.build, "build_report", boom)
     res = CliRunner().invoke(app, ["run", str(_write(cfg, tmp_path / "tiny.yaml")), "--no-progress"])
     assert res.exit_code == 0, res.output
     for step in pipeline.STEPS:
@@ -240,7 +243,7 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     def extract_called(*a, **k):
         raise Reran
 
-    monkeypatch.setattr(misgan.extract, "extract", extract_called)
+    monkeypatch.setattr(misgan.features.extract, "extract", extract_called)
     with pytest.raises(Reran):
         pipeline.run(pipeline.config_from_dict(_tiny_config(tmp_path, gan_epochs=3)), echo=lambda s: None)
     assert len(read_manifest(tmp_path / "manifest.csv")) == 4 * 4 * 3 - 1
@@ -249,22 +252,22 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
 def test_an_interrupted_run_resumes_at_the_failed_step(tmp_path, monkeypatch):
     import torch
 
-    import misgan.gan_run
-    from misgan.demo import generate_corpus
+    import misgan.gan.run
+    from misgan.pipeline.demo import generate_corpus
 
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=2, seed=1)
     cfg = pipeline.config_from_dict(_tiny_config(tmp_path))
-    real = misgan.gan_run.run_gan
+    real = misgan.gan.run.run_gan
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(misgan.gan_run, "run_gan", killed)
+    monkeypatch.setattr(misgan.gan.run, "run_gan", killed)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(cfg, echo=lambda s: None)
     assert not (cfg.run_dir / "steps" / "gan.json").exists()
-    monkeypatch.setattr(misgan.gan_run, "run_gan", real)
+    monkeypatch.setattr(misgan.gan.run, "run_gan", real)
     resumed = pipeline.run(cfg, echo=lambda s: None)
     assert [s for s, v in resumed.steps.items() if v == "skipped"] == ["corpus", "extract", "align"]
     assert resumed.steps["gan"] == "ran"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from misgan.report import ReportError, build_report, load_results
+from misgan.report.build import ReportError, build_report, load_results
 
 
 def fake_results(tmp_path, with_extras: bool = True):

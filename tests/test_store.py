@@ -14,7 +14,7 @@ from sklearn.metrics import balanced_accuracy_score
 from store_fixtures import make_feature_store
 
 from misgan.errors import StoreError
-from misgan.store import FeatureStore, open_store, store_from_arrays, tmp_path
+from misgan.features.store import FeatureStore, open_store, store_from_arrays, tmp_path
 
 FORMATS = ["x.zarr", "x.h5"]
 

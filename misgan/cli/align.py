@@ -49,10 +49,11 @@ def align(
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar [on a TTY]."),
 ) -> None:
     """Stage 1: align h with the text features, train W_y and W_t per fold, print the baseline UAR."""
-    from misgan.align import AlignConfig, format_summary, run_align
+    from misgan.alignment.adapter import AlignConfig
+    from misgan.alignment.run import format_summary, run_align
     from misgan.config import from_dict, load_yaml, replace
+    from misgan.features.store import open_store
     from misgan.runs import create_run_dir, seed_everything
-    from misgan.store import open_store
 
     with user_errors():
         base = AlignConfig()
@@ -83,7 +84,7 @@ def align(
         store = open_store(cache)
         try:
             if finetune:
-                from misgan.finetune import FinetuneConfig, run_finetune
+                from misgan.alignment.finetune import FinetuneConfig, run_finetune
 
                 # --epochs / --batch-size / --lr mean the encoder run's here (the adapter's are unused)
                 ft = replace(

@@ -58,13 +58,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Augment classifiers with synthetic features and evaluate on the test speakers (stage 3)."""
         with user_errors():
-            from misgan.augment import ClassifierConfig
-            from misgan.augmenters import METHODS
+            from misgan.augmentation.augmenters import METHODS
+            from misgan.augmentation.classifier import ClassifierConfig
+            from misgan.augmentation.evaluate import AugmentConfig, run_augment
             from misgan.config import from_dict, load_yaml, replace
-            from misgan.evaluate import AugmentConfig, run_augment
-            from misgan.report import build_report
+            from misgan.features.store import open_store
+            from misgan.report.build import build_report
             from misgan.runs import JsonlLog, create_run_dir
-            from misgan.store import open_store
 
             base = from_dict(AugmentConfig, load_yaml(config), str(config)) if config else AugmentConfig()
             gan = dict(base.gan)
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
     def report_cmd(run: Path = typer.Argument(..., help="Run folder holding results.json.")) -> None:
         """Rebuild report.md and the plots of a stage-3 run from its results.json (no retraining)."""
         with user_errors():
-            from misgan.report import build_report
+            from misgan.report.build import build_report
 
             typer.echo(f"report: {build_report(run)}")
 

@@ -44,8 +44,8 @@ def manifest(
     max_warnings: int = typer.Option(20, "--max-warnings", help="Warnings to print (-1 = all)."),
 ) -> None:
     """Write the manifest CSV of a corpus and print counts per class and per speaker."""
-    from misgan.corpora import read_corpus
-    from misgan.manifest import summary, write_manifest
+    from misgan.data.corpora import read_corpus
+    from misgan.data.manifest import summary, write_manifest
 
     with user_errors():
         result = read_corpus(corpus, root, durations=durations, **_reader_options(classes, keep_exc, table))
@@ -85,7 +85,7 @@ def doctor(
     """Check layout, label and transcript lines and every referenced audio file; exit 1 on errors."""
     import sys
 
-    from misgan.doctor import run_doctor
+    from misgan.data.doctor import run_doctor
 
     with user_errors():
         report = run_doctor(

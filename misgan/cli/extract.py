@@ -8,14 +8,14 @@ from pathlib import Path
 import typer
 
 from misgan.cli.common import user_errors
-from misgan.encoders.registry import DEFAULT_AUDIO, DEFAULT_TEXT
 from misgan.errors import StoreError
+from misgan.features.encoders.registry import DEFAULT_AUDIO, DEFAULT_TEXT
 
 CLASSES_HELP = "4 = neutral/happy/sad/angry, all = every labelled class, or a comma list of class names."
 
 
 def _output_path(output: Path | None, fmt: str | None, stem: str) -> Path:
-    from misgan.store_io import format_of
+    from misgan.features.backends import format_of
 
     if fmt is not None and fmt not in ("zarr", "h5"):
         raise StoreError(f"--format must be zarr or h5, got {fmt!r}")
@@ -28,7 +28,7 @@ def _output_path(output: Path | None, fmt: str | None, stem: str) -> Path:
 
 
 def _filter_classes(df, classes: str | None, source: Path):
-    from misgan.manifest import CLASSES_4
+    from misgan.data.manifest import CLASSES_4
 
     if classes is None or classes == "all":
         return df
@@ -64,19 +64,19 @@ def extract_command(
 ) -> None:
     """Encode a corpus once into a feature cache (resumable: re-run the same command after a crash)."""
     with user_errors():
-        from misgan.extract import extract
+        from misgan.features.extract import extract
 
         if (manifest is None) == (corpus is None):
             raise StoreError("give either --corpus NAME --root DIR, or --manifest FILE")
         if manifest is not None:
-            from misgan.manifest import read_manifest
+            from misgan.data.manifest import read_manifest
 
             df = _filter_classes(read_manifest(manifest), classes, manifest)
             stem = manifest.stem
         else:
             if root is None:
                 raise StoreError(f"--corpus {corpus}: --root DIR is required")
-            from misgan.corpora import load_corpus
+            from misgan.data.corpora import load_corpus
 
             df = load_corpus(corpus, root, classes=classes)
             stem = corpus.lower()
@@ -125,7 +125,7 @@ def import_command(
 ) -> None:
     """Import your own feature matrices into the cache format (validated against the manifest)."""
     with user_errors():
-        from misgan.importer import import_features
+        from misgan.features.importer import import_features
 
         store = import_features(manifest, audio, output, text=text, overwrite=overwrite)
         typer.echo(f"wrote {output}: {store.n_rows} rows, dims {store.dims}, classes {store.label_names}")
@@ -140,7 +140,7 @@ def info_command(
     with user_errors():
         import pandas as pd
 
-        from misgan.store import open_store
+        from misgan.features.store import open_store
 
         with open_store(cache) as store:
             a = store.attrs
@@ -173,7 +173,7 @@ def info_command(
 def encoders_command() -> None:
     """List the named encoders (offline = usable without a model download)."""
     with user_errors():
-        from misgan.encoders import list_encoders
+        from misgan.features.encoders import list_encoders
 
         rows = list_encoders()
         cols = ["name", "modality", "dim", "pooling", "layer", "offline", "model_id", "revision"]

@@ -40,9 +40,9 @@ def gan(
 ) -> None:
     """Train the MI-regularised InfoGAN (stage 2) on each fold's training rows, or --sample from it."""
     with user_errors():
-        from misgan import gan_run
         from misgan.config import from_dict, load_yaml, replace
-        from misgan.gan import GanConfig, GanError
+        from misgan.gan import run as gan_run
+        from misgan.gan.train import GanConfig, GanError
 
         run = run_dir if run_dir is not None else Path("runs") / f"gan-{Path(cache).name.split('.')[0]}"
         if sample is not None:
@@ -92,8 +92,8 @@ def _sample(
     text: str,
     overwrite: bool,
 ) -> None:
-    from misgan import gan_run
-    from misgan.gan import GanError
+    from misgan.gan import run as gan_run
+    from misgan.gan.train import GanError
 
     if folds and len(folds) > 1:
         raise GanError("--sample takes one --fold")

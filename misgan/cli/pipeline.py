@@ -24,7 +24,7 @@ def run_command(
 ) -> None:
     """Run corpus -> extract -> align -> gan -> augment -> report; steps already done are skipped."""
     with user_errors():
-        from misgan import pipeline
+        from misgan.pipeline import runner as pipeline
 
         cfg = pipeline.load_config(config)
         outcome = pipeline.run(cfg, source=str(config), from_step=from_step, progress=progress, echo=typer.echo)
@@ -41,7 +41,8 @@ def demo_command(
 ) -> None:
     """Generate a small synthetic emotional-speech corpus and run the whole pipeline on it (CPU, offline)."""
     with user_errors():
-        from misgan import demo, pipeline
+        from misgan.pipeline import demo
+        from misgan.pipeline import runner as pipeline
 
         outcome = demo.run_demo(
             workdir, n_speakers=speakers, per_class=per_class, seed=seed, progress=progress, echo=typer.echo

@@ -1,0 +1,350 @@
+"""Stage 1, adapter mode: align cached frozen-encoder features and train the heads (eq. 1-7).
+
+Per fold, on the training speakers only:
+  x  = (audio - μ_a) / σ_a                 statistics of the fold's training rows
+  h  = adapter(x)                          linear (hidden=0) or one-hidden-layer MLP -> (N, h_dim)
+  ŷ  = softmax(W_y·h + b_y)                eq. 2, L_SER = cross-entropy (eq. 3)
+  L_CL = InfoNCE(P_t(t_std), P_h(h))       eq. 5 in a learned shared space (t and h differ in width)
+  t̂  = W_t·h + b_t,  L_MI = InfoNCE(t, t̂)  eq. 6 against the cache's raw text features t
+  L  = L_SER + α·L_CL + β·L_MI             eq. 7
+W_t maps into the *raw* text space so stage 2 can compare W_t·ĥ + b_t with `store.read("text")` as is.
+With β = 0 (the paper's "without cross-modal alignment" ablation when α = 0 too) W_t is fitted
+afterwards on the frozen h (`config.text_head`: InfoNCE, or ridge least squares).
+Early stopping on the validation speakers (Fold.valid), CE or UAR; the best epoch's weights are kept.
+`run_align` runs every fold of a cache and writes `folds/<fold>/` (docs/stage1.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from misgan import metrics
+from misgan.alignment.losses import DEFAULT_TAU
+from misgan.alignment.retrieval import fold_retrieval
+from misgan.data.folds import Fold
+from misgan.errors import ConfigError, MisganError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+TEXT_HEADS = ("infonce", "lstsq")
+MONITORS = ("uar", "loss")
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    h_dim: int = 256  # width of h (the GAN's feature space)
+    hidden: int = 0  # 0: h = linear projection of the features; > 0: MLP with this hidden width
+    dropout: float = 0.5  # dropout on the standardised input (and the hidden layer)
+    alpha: float = 1.0  # weight of L_CL (eq. 5)
+    beta: float = 1.0  # weight of L_MI (eq. 6)
+    tau: float = DEFAULT_TAU  # InfoNCE temperature (eq. 5, 6)
+    symmetric: bool = False  # eq. 5 in CLAP's symmetric form (text->audio and audio->text)
+    shared_dim: int = 128  # width of the shared space of eq. 5
+    epochs: int = 200  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64
+    lr: float = 1e-4  # the paper's rate (§4.2.3); 1e-3 overfits within a few epochs on wide features
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay: features are wide, folds are small
+    patience: int = 30  # epochs without a better validation score before stopping
+    monitor: str = "loss"  # early stopping on the validation speakers' CE "loss" or "uar" (ties: lower loss)
+    class_weights: bool = False  # inverse-frequency class weights in L_SER (§4.2.3)
+    seed: int = 0
+    text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
+    text_head_epochs: int = 100
+    ridge: float = 1e-2  # L2 of the least-squares text head
+
+    def __post_init__(self) -> None:
+        if self.text_head not in TEXT_HEADS:
+            raise ConfigError(f"align: text_head must be one of {', '.join(TEXT_HEADS)} (got {self.text_head!r})")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"align: monitor must be one of {', '.join(MONITORS)} (got {self.monitor!r})")
+        for name in ("h_dim", "shared_dim", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"align: {name} must be >= 1 (got {getattr(self, name)})")
+        if min(self.alpha, self.beta, self.weight_decay, self.hidden, self.patience) < 0:
+            raise ConfigError("align: alpha, beta, weight_decay, hidden and patience must be >= 0")
+        if not 0 <= self.dropout < 1 or self.tau <= 0 or self.lr <= 0:
+            raise ConfigError("align: need 0 <= dropout < 1, tau > 0 and lr > 0")
+
+
+@dataclass
+class AlignResult:
+    h: np.ndarray  # (N, h_dim) for every row of the store
+    heads: dict[str, np.ndarray]  # W_y (C, Dh), b_y (C,), W_t (Dt, Dh), b_t (Dt,)
+    history: list[dict[str, float]]  # one record per epoch
+    baseline: dict[str, Any]  # uar, wa, macro_f1 (+ confusion) of W_y on the test rows
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # standardisation + adapter weights
+    retrieval: dict[str, float] = field(default_factory=dict)  # text -> audio on the test rows
+    best_epoch: int = 0
+
+
+def standardiser(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over `rows`; constant columns get std 1 so they map to 0 instead of NaN."""
+    mu = x[rows].mean(axis=0, dtype=np.float64)
+    sd = x[rows].std(axis=0, dtype=np.float64)
+    sd[sd < 1e-8] = 1.0
+    return mu.astype(np.float32), sd.astype(np.float32)
+
+
+def build_adapter(d_in: int, config: AlignConfig) -> nn.Module:
+    from torch import nn
+
+    if config.hidden == 0:
+        return nn.Sequential(nn.Dropout(config.dropout), nn.Linear(d_in, config.h_dim))
+    return nn.Sequential(
+        nn.Dropout(config.dropout),
+        nn.Linear(d_in, config.hidden),
+        nn.GELU(),
+        nn.Dropout(config.dropout),
+        nn.Linear(config.hidden, config.h_dim),
+    )
+
+
+def recompute_h(arrays: dict[str, np.ndarray], audio: np.ndarray, config: AlignConfig | dict) -> np.ndarray:
+    """h from raw audio features and a fold's stored arrays (standardisation + `adapter.*` weights);
+    `config` may be the fold's `attrs["config"]` dict."""
+    import torch
+
+    from misgan.config import from_dict
+
+    if isinstance(config, dict):
+        config = from_dict(AlignConfig, config, "fold config")
+    adapter = build_adapter(audio.shape[1], config)
+    prefix = "adapter."
+    adapter.load_state_dict(
+        {k[len(prefix) :]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
+    )
+    x = (audio - arrays["audio_mean"]) / arrays["audio_std"]
+    adapter.eval()
+    with torch.no_grad():
+        return adapter(torch.from_numpy(x.astype(np.float32))).numpy()
+
+
+def train_fold(
+    audio: np.ndarray,
+    text: np.ndarray,
+    y: np.ndarray,
+    fold: Fold,
+    config: AlignConfig,
+    n_classes: int | None = None,
+    log: Any = None,
+    progress: bool | None = None,
+) -> AlignResult:
+    """Train adapter + heads on `fold.train`, stop early on `fold.valid`, score W_y on `fold.test`.
+
+    `log` (optional) gets one dict per epoch via `.write`; `progress` None shows a bar only on a TTY."""
+    import torch
+    from torch import nn
+    from tqdm.auto import tqdm
+
+    from misgan.alignment.losses import class_weights_from_labels, cross_entropy
+
+    _check_inputs(audio, text, y, fold)
+    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+
+    a_mu, a_sd = standardiser(audio, fold.train)
+    t_mu, t_sd = standardiser(text, fold.train)
+    x = torch.from_numpy((audio - a_mu) / a_sd).float()
+    t_raw = torch.from_numpy(text).float()
+    t_std = torch.from_numpy((text - t_mu) / t_sd).float()
+    yt = torch.from_numpy(y).long()
+
+    adapter = build_adapter(x.shape[1], config)
+    heads = make_heads(config.h_dim, n_classes, text.shape[1], config.shared_dim)
+    modules = nn.ModuleDict({"adapter": adapter, **heads})
+    opt = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = class_weights_from_labels(y[fold.train], n_classes) if config.class_weights else None
+    valid_rows = fold.valid if len(fold.valid) else fold.train
+    history: list[dict[str, float]] = []
+    stopper = EarlyStopping(config.monitor, config.patience)
+    bar = tqdm(range(1, config.epochs + 1), desc=f"align {fold.name}", disable=_no_bar(progress), leave=False)
+    for epoch in bar:
+        modules.train()
+        sums: dict[str, float] = {}
+        for rows in batches(fold.train, config.batch_size, gen):
+            out = stage1_losses(heads, adapter(x[rows]), t_raw[rows], t_std[rows], yt[rows], config, weights)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(rows)
+        record = {"fold": fold.name, "epoch": epoch, **{k: v / len(fold.train) for k, v in sums.items()}}
+        modules.eval()
+        with torch.no_grad():
+            logits = heads["head_y"](adapter(x[valid_rows]))
+            val_loss = float(cross_entropy(logits, yt[valid_rows], weights))
+        record.update(val_uar=metrics.uar(y[valid_rows], logits.argmax(1).numpy()), val_ser=val_loss)
+        history.append(record)
+        if log is not None:
+            log.write(record)
+        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k not in ("fold", "epoch")})
+        if stopper.step(epoch, record["val_uar"], val_loss, modules):
+            break
+    bar.close()
+    stopper.restore(modules)
+    modules.eval()
+    with torch.no_grad():
+        h = adapter(x)
+    extras = {"audio_mean": a_mu, "audio_std": a_sd}
+    extras.update({f"adapter.{k}": _np(v) for k, v in adapter.state_dict().items()})
+    return finish_fold(h, heads, text, y, fold, config, n_classes, extras, history, stopper.best_epoch)
+
+
+def make_heads(h_dim: int, n_classes: int, dim_t: int, shared_dim: int) -> nn.ModuleDict:
+    """W_y (eq. 2), W_t (eq. 6) and eq. 5's two projections to the shared space."""
+    from torch import nn
+
+    return nn.ModuleDict(
+        {
+            "head_y": nn.Linear(h_dim, n_classes),
+            "head_t": nn.Linear(h_dim, dim_t),
+            "proj_t": nn.Linear(dim_t, shared_dim),
+            "proj_h": nn.Linear(h_dim, shared_dim),
+        }
+    )
+
+
+def stage1_losses(
+    heads: Any,
+    h: torch.Tensor,
+    t_raw: torch.Tensor,
+    t_std: torch.Tensor,
+    y: torch.Tensor,
+    config: Any,
+    weights: Any,
+) -> dict[str, torch.Tensor]:
+    """Eq. 7: L_SER + α·L_CL + β·L_MI on one batch (terms with weight 0 are skipped)."""
+    from misgan.alignment.losses import contrastive_alignment, cross_entropy, info_nce
+
+    out = {"ser": cross_entropy(heads["head_y"](h), y, weights)}
+    if config.alpha > 0:
+        out["cl"] = contrastive_alignment(t_std, h, heads["proj_t"], heads["proj_h"], config.tau, config.symmetric)
+    if config.beta > 0:
+        out["mi"] = info_nce(t_raw, heads["head_t"](h), config.tau)
+    out["loss"] = out["ser"] + config.alpha * out.get("cl", 0.0) + config.beta * out.get("mi", 0.0)
+    return out
+
+
+def batches(rows: np.ndarray, size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled mini-batches of `rows`; a last batch of one row joins the previous (InfoNCE needs >= 2)."""
+    import torch
+
+    perm = torch.from_numpy(np.asarray(rows))[torch.randperm(len(rows), generator=gen)]
+    out = [perm[i : i + size] for i in range(0, len(perm), size)]
+    if len(out) > 1 and len(out[-1]) < 2:
+        out[-2] = torch.cat(out[-2:])
+        out.pop()
+    return out
+
+
+class EarlyStopping:
+    """Keeps the state of the best validation epoch; `step` says when patience has run out."""
+
+    def __init__(self, monitor: str, patience: int) -> None:
+        self.monitor, self.patience = monitor, patience
+        self.best: tuple[float, float] = (-float("inf"), -float("inf"))
+        self.best_epoch, self.stale = 0, 0
+        self.state: dict[str, Any] | None = None
+
+    def step(self, epoch: int, uar: float, loss: float, module: nn.Module) -> bool:
+        score = (uar, -loss) if self.monitor == "uar" else (-loss, uar)
+        if score > self.best:
+            self.best, self.best_epoch, self.stale = score, epoch, 0
+            # only trainable tensors change; frozen encoder weights need no copy
+            frozen = {k for k, p in module.named_parameters() if not p.requires_grad}
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items() if k not in frozen}
+            return False
+        self.stale += 1
+        return self.stale > self.patience
+
+    def restore(self, module: nn.Module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state, strict=False)
+
+
+def finish_fold(
+    h: torch.Tensor,
+    heads: Any,
+    text: np.ndarray,
+    y: np.ndarray,
+    fold: Fold,
+    config: Any,
+    n_classes: int,
+    extras: dict[str, np.ndarray],
+    history: list[dict[str, float]],
+    best_epoch: int,
+) -> AlignResult:
+    """After training: fit W_t on frozen h when β = 0, score W_y on the test rows, collect arrays."""
+    import torch
+
+    t_raw = torch.from_numpy(text).float()
+    if config.beta == 0:
+        _fit_text_head(heads["head_t"], h[fold.train], t_raw[fold.train], config)
+    with torch.no_grad():
+        pred = heads["head_y"](h).argmax(1).numpy()
+    baseline = metrics.classification_metrics(y[fold.test], pred[fold.test], n_classes)
+    head_arrays = {
+        "W_y": _np(heads["head_y"].weight),
+        "b_y": _np(heads["head_y"].bias),
+        "W_t": _np(heads["head_t"].weight),
+        "b_t": _np(heads["head_t"].bias),
+    }
+    t_mu, t_sd = standardiser(text, fold.train)
+    extras = {**extras, "text_mean": t_mu, "text_std": t_sd}
+    for prefix in ("proj_t", "proj_h"):
+        extras.update({f"{prefix}.{k}": _np(v) for k, v in heads[prefix].state_dict().items()})
+    result = AlignResult(_np(h), head_arrays, history, baseline, extras, best_epoch=best_epoch)
+    result.retrieval = fold_retrieval(result, text, fold.test, shared=config.alpha > 0)
+    return result
+
+
+def _check_inputs(audio: np.ndarray, text: np.ndarray, y: np.ndarray, fold: Fold) -> None:
+    if not (len(audio) == len(text) == len(y)):
+        raise MisganError(f"align: audio ({len(audio)}), text ({len(text)}) and labels ({len(y)}) differ in rows")
+    if len(fold.train) < 2:
+        raise MisganError(f"align: fold {fold.name} has fewer than 2 training rows")
+    for name, arr in (("audio", audio), ("text", text)):
+        if not np.isfinite(arr[fold.train_all]).all():
+            raise MisganError(f"align: fold {fold.name}: {name} features contain NaN or inf")
+
+
+def _no_bar(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress  # tqdm: disable=None hides the bar off a TTY
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32).copy()
+
+
+def _fit_text_head(head: nn.Linear, h: torch.Tensor, t: torch.Tensor, config: Any) -> None:
+    """W_t on frozen h, for runs without L_MI: by InfoNCE (eq. 6, as stage 2 uses it) or ridge."""
+    import torch
+
+    from misgan.alignment.losses import info_nce
+
+    if config.text_head == "lstsq":
+        ones = torch.ones(len(h), 1, dtype=torch.float64)
+        a = torch.cat([h.double(), ones], 1)
+        reg = config.ridge * len(h) * torch.eye(a.shape[1], dtype=torch.float64)
+        reg[-1, -1] = 0.0  # the bias is not penalised
+        sol = torch.linalg.solve(a.T @ a + reg, a.T @ t.double())  # (Dh + 1, Dt)
+        with torch.no_grad():
+            head.weight.copy_(sol[:-1].T.float())
+            head.bias.copy_(sol[-1].float())
+        return
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(config.text_head_epochs):
+        perm = torch.randperm(len(h), generator=gen)
+        for i in range(0, len(perm) - 1, config.batch_size):
+            rows = perm[i : i + config.batch_size]
+            loss = info_nce(t[rows], head(h[rows]), config.tau)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()

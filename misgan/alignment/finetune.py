@@ -1,0 +1,408 @@
+"""Stage 1, full fine-tuning mode: the Hugging Face audio encoder trained end to end on raw audio.
+
+Per fold, on the training speakers only, with the loss of adapter mode (eq. 7, `align.stage1_losses`):
+  h = pool(f_a(x_a))      the encoder's pooled output (eq. 1); its width is the model's hidden size
+  W_y, W_t, eq. 5 projections as in adapter mode; early stopping on the validation speakers' UAR.
+Then every row is re-encoded with the fine-tuned encoder and `folds/<fold>/` gets h and the heads.
+
+- Encoders: AST and the wav2vec2 family (those `misgan.features.encoders` loads), reloaded fresh for every
+  fold so no fold sees weights tuned on its test speaker.
+- `lora=True` trains LoRA adapters (peft) on the attention projections; the base weights stay frozen.
+- On CUDA: bf16/fp16 autocast; gradient checkpointing where the model supports it; gradient
+  accumulation everywhere (`accumulate` batches per optimiser step).
+- Text (§4.2.2): the cache's text features are used as they are, unless `text_finetune` is "full" or
+  "lora": then the text encoder is first fine-tuned on the fold's training transcripts to predict
+  emotion (CE on a linear head), frozen, and every transcript re-encoded; that fold's t is written as
+  `folds/<fold>/text` (stage 2 should prefer it to the store's text when present).
+- Audio paths: the cache stores utt_id only, so a manifest (with paths) must be given; its rows are
+  matched by utt_id, and its sha256 is compared with the one the cache recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from misgan import metrics
+from misgan.errors import ConfigError, MisganError
+
+if TYPE_CHECKING:
+    import torch
+
+    from misgan.alignment.adapter import AlignConfig, AlignResult
+    from misgan.data.folds import Fold
+
+TEXT_FINETUNE = ("none", "full", "lora")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    lora: bool = False  # LoRA adapters (peft) instead of updating the encoder's weights
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    encoder_lr: float = 1e-5  # full fine-tuning of a pretrained transformer; LoRA uses head_lr
+    head_lr: float = 1e-4  # the paper's Adam 1e-4 (heads, eq. 5 projections, LoRA weights)
+    epochs: int = 10
+    batch_size: int = 8
+    accumulate: int = 1  # batches per optimiser step (effective batch = batch_size * accumulate)
+    max_seconds: float = 8.0  # training clips are randomly cropped to this length
+    checkpointing: bool = True  # gradient checkpointing where the model supports it (training only)
+    device: str | None = None  # None: cuda when available, else cpu
+    seed: int = 0
+    text_finetune: str = "none"  # "none" | "full" | "lora": emotion fine-tuning of the text encoder first
+    text_epochs: int = 3
+    text_lr: float = 2e-5
+    save_encoder: bool = False  # save each fold's fine-tuned encoder (or LoRA adapter) in the run folder
+
+    def __post_init__(self) -> None:
+        if self.text_finetune not in TEXT_FINETUNE:
+            raise ConfigError(f"finetune: text_finetune must be one of {', '.join(TEXT_FINETUNE)}")
+        if min(self.epochs, self.batch_size, self.accumulate, self.lora_r) < 1 or self.max_seconds <= 0:
+            raise ConfigError("finetune: epochs, batch_size, accumulate and lora_r must be >= 1, max_seconds > 0")
+
+
+def audio_paths(store: Any, manifest: str | Path | None, root: str | Path | None) -> tuple[list[str], list[str]]:
+    """Audio path and transcript of every store row, matched by utt_id in `manifest`.
+
+    Relative manifest paths start from `root` when given, else from the manifest's folder."""
+    import pandas as pd
+
+    from misgan.data.manifest import read_manifest
+
+    manifest = manifest or store.attrs.get("manifest_path")
+    if not manifest:
+        raise MisganError(f"{store.path}: the cache records no audio paths; pass --manifest (and --root)")
+    df = read_manifest(manifest)
+    if root is not None:
+        raw = pd.read_csv(manifest, dtype=str, keep_default_na=False)["path"]
+        df["path"] = [p if Path(p).is_absolute() else str(Path(root) / p) for p in raw]
+    by_id = dict(zip(df["utt_id"].astype(str), range(len(df)), strict=True))
+    utts = store.meta()["utt_id"].astype(str).tolist()
+    missing = [u for u in utts if u not in by_id]
+    if missing:
+        raise MisganError(f"{manifest}: {len(missing)} utterance(s) of the cache are not in it, e.g. {missing[0]}")
+    rows = [by_id[u] for u in utts]
+    paths = df["path"].astype(str).to_numpy()[rows].tolist()
+    absent = [p for p in paths if not Path(p).is_file()]
+    if absent:
+        raise MisganError(f"{manifest}: {len(absent)} audio file(s) not found, e.g. {absent[0]} (check --root)")
+    return paths, df["text"].fillna("").astype(str).to_numpy()[rows].tolist()
+
+
+class AudioBackbone:
+    """A loaded misgan audio encoder used with gradients: prepare (padding, masks) + pooled forward."""
+
+    def __init__(self, encoder: Any, device: str) -> None:
+        from misgan.features.encoders.hf_audio import ASTEncoder, Wav2Vec2Encoder
+
+        if not isinstance(encoder, (ASTEncoder, Wav2Vec2Encoder)):
+            raise MisganError(
+                f"fine-tuning supports AST and wav2vec2-family encoders; the cache's audio encoder is "
+                f"{encoder.spec.name!r} ({type(encoder).__name__}). Use adapter mode (no --finetune)."
+            )
+        self.enc, self.model, self.device = encoder, encoder.model, device
+        self.is_ast = isinstance(encoder, ASTEncoder)
+
+    def __call__(self, wavs: list[np.ndarray]) -> torch.Tensor:
+        import torch
+
+        from misgan.features.encoders.base import masked_mean
+
+        inputs = self.enc.prepare(wavs)
+        spec = self.enc.spec
+        hidden_states = spec.layer is not None
+        if self.is_ast:
+            out = self.model(
+                input_values=inputs["input_values"].to(self.device), output_hidden_states=hidden_states
+            )
+            if spec.pooling == "pooled":
+                return out.pooler_output.float()
+            hidden = (out.last_hidden_state if spec.layer is None else out.hidden_states[spec.layer]).float()
+            return hidden[:, 0] if spec.pooling == "cls" else hidden.mean(1)
+        values, mask = inputs["input_values"].to(self.device), inputs["attention_mask"].to(self.device)
+        masked = getattr(self.enc, "_masked", None)
+        if masked is not None:
+            masked.lengths = mask.sum(1)
+        try:
+            out = self.model(values, attention_mask=mask, output_hidden_states=hidden_states)
+        finally:
+            if masked is not None:
+                masked.lengths = None
+        hidden = (out.last_hidden_state if spec.layer is None else out.hidden_states[spec.layer]).float()
+        frames = self.model._get_feat_extract_output_lengths(mask.sum(1))
+        frame_mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]
+        return masked_mean(hidden, frame_mask)
+
+
+def apply_lora(model: Any, config: FinetuneConfig, extra_targets: tuple[str, ...] = ()) -> Any:
+    """Inject LoRA into the attention projections of `model` in place; only LoRA weights stay trainable."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+    targets = sorted(names & {"q_proj", "v_proj", "query", "value", "q_lin", "v_lin", *extra_targets})
+    if not targets:
+        raise MisganError(f"LoRA: no attention projections (q_proj/v_proj/query/value) in {type(model).__name__}")
+    cfg = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets
+    )
+    model = inject_adapter_in_model(cfg, model)
+    for name, p in model.named_parameters():
+        p.requires_grad = "lora_" in name
+    return model
+
+
+def _autocast(device: str) -> Any:
+    import contextlib
+
+    import torch
+
+    if device.startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _device(config: FinetuneConfig) -> str:
+    import torch
+
+    return config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ClipReader:
+    """Reads clips on demand at the encoder's rate (cached: folds revisit the same files)."""
+
+    def __init__(self, paths: list[str], sr: int, max_cache: int = 20000) -> None:
+        self.paths, self.sr, self.cache, self.max_cache = paths, sr, {}, max_cache
+
+    def __call__(self, i: int) -> np.ndarray:
+        from misgan.data.audio import read_audio
+
+        if i not in self.cache:
+            wav = read_audio(self.paths[i], self.sr)
+            if len(self.cache) >= self.max_cache:
+                return wav
+            self.cache[i] = wav
+        return self.cache[i]
+
+
+def _crop(wav: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if len(wav) <= n:
+        return wav
+    start = int(rng.integers(0, len(wav) - n + 1))
+    return wav[start : start + n]
+
+
+def encode_rows(backbone: AudioBackbone, clips: ClipReader, rows: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Pooled features of `rows` with the current weights (eval mode, no gradients, full clips)."""
+    import torch
+
+    backbone.model.eval()
+    out = []
+    with torch.no_grad(), _autocast(backbone.device):
+        for s in range(0, len(rows), batch_size):
+            out.append(backbone([clips(int(i)) for i in rows[s : s + batch_size]]).float().cpu())
+    return torch.cat(out)
+
+
+def finetune_fold(
+    clips: ClipReader,
+    audio_spec: Any,
+    text: np.ndarray,
+    y: np.ndarray,
+    fold: Fold,
+    config: AlignConfig,
+    ft: FinetuneConfig,
+    n_classes: int,
+    log: Any = None,
+    progress: bool | None = None,
+    save_to: Path | None = None,
+) -> AlignResult:
+    """Fine-tune a fresh copy of the audio encoder on `fold.train`; return h of every row and the heads."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from misgan.alignment.adapter import (
+        EarlyStopping,
+        batches,
+        finish_fold,
+        make_heads,
+        stage1_losses,
+        standardiser,
+    )
+    from misgan.alignment.losses import class_weights_from_labels
+    from misgan.features.encoders import load_encoder
+
+    device = _device(ft)
+    torch.manual_seed(ft.seed)
+    gen = torch.Generator().manual_seed(ft.seed)
+    rng = np.random.default_rng(ft.seed)
+    backbone = AudioBackbone(load_encoder(audio_spec, device), device)
+    model = backbone.model
+    if ft.lora:
+        apply_lora(model, ft)
+    if ft.checkpointing and device.startswith("cuda") and getattr(model, "supports_gradient_checkpointing", False):
+        model.gradient_checkpointing_enable()
+    dim_h = int(backbone.enc.dim)
+    heads = make_heads(dim_h, n_classes, text.shape[1], config.shared_dim).to(device)
+    t_mu, t_sd = standardiser(text, fold.train)
+    t_raw = torch.from_numpy(text).float().to(device)
+    t_std = torch.from_numpy((text - t_mu) / t_sd).float().to(device)
+    yt = torch.from_numpy(y).long().to(device)
+    enc_params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": list(heads.parameters()), "lr": ft.head_lr}]
+    if enc_params:
+        groups.append({"params": enc_params, "lr": ft.head_lr if ft.lora else ft.encoder_lr})
+    opt = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    weights = class_weights_from_labels(y[fold.train], n_classes).to(device) if config.class_weights else None
+    crop = int(ft.max_seconds * backbone.enc.spec.sample_rate)
+    valid_rows = fold.valid if len(fold.valid) else fold.train
+    module = torch.nn.ModuleDict({"encoder": model, **heads})
+    stopper = EarlyStopping(config.monitor, config.patience)
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(1, ft.epochs + 1), desc=f"finetune {fold.name}", disable=_no_bar(progress), leave=False)
+    for epoch in bar:
+        model.train()
+        sums: dict[str, float] = {}
+        opt.zero_grad()
+        parts = batches(fold.train, ft.batch_size, gen)
+        for i, rows in enumerate(parts, start=1):
+            wavs = [_crop(clips(int(r)), crop, rng) for r in rows]
+            with _autocast(device):
+                h = backbone(wavs)
+            out = stage1_losses(heads, h.float(), t_raw[rows], t_std[rows], yt[rows], config, weights)
+            (out["loss"] / ft.accumulate).backward()
+            if i % ft.accumulate == 0 or i == len(parts):
+                opt.step()
+                opt.zero_grad()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(rows)
+        record = {"fold": fold.name, "epoch": epoch, **{k: v / len(fold.train) for k, v in sums.items()}}
+        with torch.no_grad():
+            logits = heads["head_y"](encode_rows(backbone, clips, valid_rows, ft.batch_size).to(device))
+        record["val_uar"] = metrics.uar(y[valid_rows], logits.argmax(1).cpu().numpy())
+        record["val_ser"] = float(torch.nn.functional.cross_entropy(logits, yt[valid_rows]))
+        history.append(record)
+        if log is not None:
+            log.write(record)
+        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k not in ("fold", "epoch")})
+        if stopper.step(epoch, record["val_uar"], record["val_ser"], module):
+            break
+    bar.close()
+    stopper.restore(module)
+    if save_to is not None:
+        model.save_pretrained(save_to)
+    h_all = encode_rows(backbone, clips, np.arange(len(y)), ft.batch_size)
+    heads.to("cpu").eval()
+    return finish_fold(h_all, heads, text, y, fold, config, n_classes, {}, history, stopper.best_epoch)
+
+
+def _no_bar(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress
+
+
+def finetune_text(
+    texts: list[str], y: np.ndarray, fold: Fold, text_spec: Any, ft: FinetuneConfig, n_classes: int
+) -> np.ndarray:
+    """§4.2.2: fine-tune the text encoder to predict emotion on the fold's training transcripts (full or
+    LoRA), freeze it, and return every transcript re-encoded with it (N, Dt)."""
+    import torch
+
+    from misgan.alignment.adapter import batches
+    from misgan.features.encoders import load_encoder
+
+    device = _device(ft)
+    torch.manual_seed(ft.seed)
+    gen = torch.Generator().manual_seed(ft.seed)
+    enc = load_encoder(text_spec, device)
+    model = enc.model
+    if ft.text_finetune == "lora":
+        apply_lora(model, ft)
+    head = torch.nn.Linear(enc.dim, n_classes).to(device)
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=ft.text_lr if ft.text_finetune == "full" else ft.head_lr)
+    yt = torch.from_numpy(y).long().to(device)
+    for _ in range(ft.text_epochs):
+        model.train()
+        for rows in batches(fold.train, ft.batch_size, gen):
+            inputs = {k: v.to(device) for k, v in enc.prepare([texts[int(r)] for r in rows]).items()}
+            with _autocast(device):
+                out = model(**inputs)
+            mask = inputs["attention_mask"].unsqueeze(-1).float()
+            pooled = (out.last_hidden_state.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            loss = torch.nn.functional.cross_entropy(head(pooled), yt[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return np.concatenate([enc.encode(texts[s : s + 64]) for s in range(0, len(texts), 64)]).astype(np.float32)
+
+
+def run_finetune(
+    store: Any,
+    config: AlignConfig,
+    ft: FinetuneConfig,
+    protocol: str = "loso-speaker",
+    *,
+    manifest: str | Path | None = None,
+    root: str | Path | None = None,
+    fold_file: str | Path | None = None,
+    k: int = 5,
+    only: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Fine-tune per fold of `protocol` and write `folds/<fold>/` like `align.run_align` (mode "finetune")."""
+    from misgan.alignment.run import _write_json, summarise, write_result
+    from misgan.data.folds import make_folds, select_folds
+    from misgan.data.manifest import manifest_sha256, read_manifest
+    from misgan.features.encoders import EncoderSpec
+    from misgan.runs import JsonlLog
+
+    encoders = store.attrs.get("encoders") or {}
+    if not encoders.get("audio"):
+        raise MisganError(f"{store.path}: the cache records no audio encoder spec; fine-tuning needs one")
+    audio_spec = EncoderSpec.from_dict(encoders["audio"])
+    if audio_spec.backend != "hf":
+        raise MisganError(
+            f"{store.path}: audio encoder {audio_spec.name!r} ({audio_spec.backend}) cannot be fine-tuned; "
+            "fine-tuning needs a Hugging Face model (AST, wav2vec2 family): use adapter mode"
+        )
+    paths, texts = audio_paths(store, manifest, root)
+    if manifest is not None and store.attrs.get("manifest_sha256") not in (
+        None,
+        manifest_sha256(read_manifest(manifest)),
+    ):
+        import warnings
+
+        warnings.warn(
+            f"{manifest}: not the manifest this cache was built from (rows matched by utt_id)", stacklevel=2
+        )
+    meta, y = store.meta(), store.labels
+    text = store.read("text")
+    folds = select_folds(make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file), only, f"{store.path}")
+    clips = ClipReader(paths, int(audio_spec.sample_rate or 16000))
+    log = JsonlLog(Path(run_dir) / "log.jsonl") if run_dir is not None else None
+    spk = meta["speaker"].astype(str).to_numpy()
+    n_classes = len(store.label_names)
+    per_fold = []
+    for fold in folds:
+        t_fold = text
+        if ft.text_finetune != "none":
+            text_spec = EncoderSpec.from_dict(encoders["text"])
+            t_fold = finetune_text(texts, y, fold, text_spec, ft, n_classes)
+        save_to = Path(run_dir) / "encoders" / fold.name if (run_dir is not None and ft.save_encoder) else None
+        result = finetune_fold(clips, audio_spec, t_fold, y, fold, config, ft, n_classes, log, progress, save_to)
+        if ft.text_finetune != "none":
+            result.extras["text"] = t_fold
+        write_result(store, fold, result, {"align": config, "finetune": ft}, spk, protocol, mode="finetune")
+        scores = {k: float(result.baseline[k]) for k in ("uar", "wa", "macro_f1")}
+        per_fold.append({"fold": fold.name, **scores, **result.retrieval, "best_epoch": result.best_epoch})
+    summary = summarise(per_fold)
+    summary.update(protocol=protocol, cache=str(store.path), mode="finetune")
+    if run_dir is not None:
+        _write_json(Path(run_dir) / "summary.json", summary)
+    return summary

@@ -1,0 +1,1 @@
+"""misgan.gan.train."""
