@@ -1,4 +1,4 @@
-"""Stage-2 training-loop efficiency: useful FLOP/s of `train_gan` over this machine's float32 matmul FLOP/s.
+"""Stage-2 training-loop efficiency: useful FLOP/s of `fit_gan` over this machine's float32 matmul FLOP/s.
 
 An IEMOCAP-sized problem with random data (5,531 rows, 768-dim h and t, 4 classes, paper-default linear
 G and D with mixup, both MI terms). Useful FLOPs per step are counted analytically from the matmuls the
@@ -75,14 +75,14 @@ def write_section(path: Path, body: str) -> None:
 
 
 def run_once(args: argparse.Namespace, threads: int) -> dict[str, float]:
-    from misgan.gan.train import GanConfig, train_gan
+    from misgan.gan.train import GanConfig, fit_gan
 
     h, y, t, heads = problem(args.rows, args.classes, args.dim, args.text_dim)
     config = GanConfig(epochs=args.epochs, batch_size=args.batch_size, patience=0, threads=threads)
     torch.set_num_threads(threads)
     peak_before = matmul_peak()
     t0 = time.perf_counter()
-    result = train_gan(h, y, t, heads, config)
+    result = fit_gan(h, y, t, heads, config)
     wall = time.perf_counter() - t0
     torch.set_num_threads(threads)
     peak = max(peak_before, matmul_peak())  # the machine is shared: take the better of two measurements

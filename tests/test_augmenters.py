@@ -105,13 +105,13 @@ def test_gan_augmenters_train_on_view_and_condition_on_text(monkeypatch):
 
     v = view(counts=(40, 40, 40))
     calls = []
-    real_train = gan.train_gan
+    real_train = gan.fit_gan
 
     def spy(h, y, t, heads, config, **kw):
         calls.append((h.copy(), config))
         return real_train(h, y, t, heads, config, **kw)
 
-    monkeypatch.setattr(gan, "train_gan", spy)
+    monkeypatch.setattr(gan, "fit_gan", spy)
     ours = make_augmenter("ours", gan.GanConfig(epochs=3, patience=0), text_mode="class")
     ours.fit(v, 5)
     x, _y = ours.sample(np.array([0, 1, 2, 2]), 0)

@@ -132,13 +132,13 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     write_stage1_folds(st)
     st = open_store(tmp_path / "p.zarr")
     seen = []
-    real_train = gan.train_gan
+    real_train = gan.fit_gan
 
     def spy_gan(h, y, t, heads, config, **kw):
         seen.extend([h, t, *[a for a in (kw.get("valid") or ()) if a is not None]])
         return real_train(h, y, t, heads, config, **kw)
 
-    monkeypatch.setattr(gan, "train_gan", spy_gan)
+    monkeypatch.setattr(gan, "fit_gan", spy_gan)
     for cls in (augmenters.NoiseAugmenter, augmenters.MixupAugmenter, augmenters.SmoteAugmenter):
         real_fit = cls.fit
 
@@ -213,13 +213,13 @@ def test_gan_run_checkpoints_replace_training(store, tmp_path, monkeypatch):
 
     fold = load_fold(store, "spk-spk02", store.read("text"), store.labels)
     view = fold.train_view()
-    result = gan.train_gan(view.h, view.y, view.t, view.heads, gan.GanConfig(epochs=2, patience=0))
+    result = gan.fit_gan(view.h, view.y, view.t, view.heads, gan.GanConfig(epochs=2, patience=0))
     gan.save_generator(tmp_path / "g" / "spk-spk02" / "generator.pt", result, fold="spk-spk02")
 
     def refuse(*a, **k):
-        raise AssertionError("train_gan must not run when --gan-run gives a checkpoint")
+        raise AssertionError("fit_gan must not run when --gan-run gives a checkpoint")
 
-    monkeypatch.setattr(gan, "train_gan", refuse)
+    monkeypatch.setattr(gan, "fit_gan", refuse)
     cfg = AugmentConfig(folds=("spk-spk02",), gan_run=str(tmp_path / "g"), classifier=FAST, tsne=False)
     res = run_augment(store, cfg, tmp_path / "run", progress=False)
     assert [r["variant"] for r in res["runs"]] == ["none", "ours"]

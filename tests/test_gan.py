@@ -15,7 +15,7 @@ from misgan.cli import app
 from misgan.gan import run as gan_run
 from misgan.gan import train as gan
 from misgan.gan.models import FrozenHeads, Generator
-from misgan.gan.train import GanConfig, GanError, conditioning_text, generate, train_gan
+from misgan.gan.train import GanConfig, GanError, conditioning_text, fit_gan, generate
 
 torch.set_num_threads(1)
 FAST = dict(epochs=4, batch_size=32, min_steps=5, noise_dim=8)
@@ -62,7 +62,7 @@ def test_mi_terms_move_generator_and_leave_heads_frozen():
 
     # a whole training run changes G and leaves the heads' values identical
     before = {k: v.copy() for k, v in heads.items()}
-    res = train_gan(h, y, t, heads, GanConfig(**FAST, patience=0))
+    res = fit_gan(h, y, t, heads, GanConfig(**FAST, patience=0))
     for k in before:
         np.testing.assert_array_equal(heads[k], before[k])
     init = Generator(8, 4, t.shape[1], h.shape[1])
@@ -73,17 +73,17 @@ def test_mi_loss_lowers_head_cross_entropy_versus_no_mi():
     """With the MI terms on, the frozen head recognises the requested class better than without them."""
     h, y, t, heads = clusters()
     cfg = dict(epochs=15, batch_size=32, min_steps=10, noise_dim=8, lr=1e-3, patience=0, select_by="mi")
-    with_mi = train_gan(h, y, t, heads, GanConfig(**cfg))
-    without = train_gan(h, y, t, heads, GanConfig(**cfg, use_mi=False))
+    with_mi = fit_gan(h, y, t, heads, GanConfig(**cfg))
+    without = fit_gan(h, y, t, heads, GanConfig(**cfg, use_mi=False))
     assert with_mi.history[-1]["consistency"] > without.history[-1]["consistency"] + 0.1
     assert with_mi.history[-1]["l_iy"] > 0 and without.history[-1]["l_iy"] == 0
 
 
 def test_one_seed_repeats_a_run_and_another_seed_differs():
     h, y, t, heads = clusters(n=120)
-    a = train_gan(h, y, t, heads, GanConfig(**FAST, seed=3, patience=0))
-    b = train_gan(h, y, t, heads, GanConfig(**FAST, seed=3, patience=0))
-    c = train_gan(h, y, t, heads, GanConfig(**FAST, seed=4, patience=0))
+    a = fit_gan(h, y, t, heads, GanConfig(**FAST, seed=3, patience=0))
+    b = fit_gan(h, y, t, heads, GanConfig(**FAST, seed=3, patience=0))
+    c = fit_gan(h, y, t, heads, GanConfig(**FAST, seed=4, patience=0))
     for k, v in a.generator.state_dict().items():
         assert torch.equal(v, b.generator.state_dict()[k])
     assert not torch.equal(a.generator.net.weight, c.generator.net.weight)
@@ -101,7 +101,7 @@ def test_one_seed_repeats_a_run_and_another_seed_differs():
 )
 def test_ablation_switches_train(changes):
     h, y, t, heads = clusters(n=120)
-    res = train_gan(h, y, None if changes.get("use_text") is False else t, heads, GanConfig(**FAST, **changes))
+    res = fit_gan(h, y, None if changes.get("use_text") is False else t, heads, GanConfig(**FAST, **changes))
     assert res.generator.use_text == changes.get("use_text", True)
     assert len(res.history) >= 1 and np.isfinite(res.history[-1]["d_loss"])
     if changes.get("use_text") is False:
@@ -131,7 +131,7 @@ def test_nan_divergence_stops_and_keeps_best_checkpoint(monkeypatch):
         return loss * float("nan") if calls["n"] > 15 else loss
 
     monkeypatch.setattr(misgan.alignment.losses, "info_nce", exploding)
-    res = train_gan(h, y, t, heads, GanConfig(**{**FAST, "epochs": 30}, patience=0))
+    res = fit_gan(h, y, t, heads, GanConfig(**{**FAST, "epochs": 30}, patience=0))
     assert res.stopped == "diverged at epoch 4: a loss or a generator weight is NaN/inf"
     assert len(res.history) == 4 and 1 <= res.best_epoch <= 3
     assert all(torch.isfinite(p).all() for p in res.generator.parameters())
@@ -141,7 +141,7 @@ def test_nan_divergence_stops_and_keeps_best_checkpoint(monkeypatch):
 def test_collapse_stops_the_run():
     h, y, t, heads = clusters(n=120)
     cfg = GanConfig(**{**FAST, "epochs": 50}, patience=0, collapse_std=10.0, collapse_epochs=3)
-    res = train_gan(h, y, t, heads, cfg)  # a threshold above any real ratio: every epoch counts as collapsed
+    res = fit_gan(h, y, t, heads, cfg)  # a threshold above any real ratio: every epoch counts as collapsed
     assert res.stopped == "diverged at epoch 3: generated std collapsed for 3 epochs"
     assert len(res.history) == 3
 
@@ -165,7 +165,7 @@ def test_conditioning_text_modes():
 
 def test_checkpoint_round_trip(tmp_path):
     h, y, t, heads = clusters(n=120)
-    res = train_gan(h, y, t, heads, GanConfig(**FAST))
+    res = fit_gan(h, y, t, heads, GanConfig(**FAST))
     path = gan.save_generator(tmp_path / "g.pt", res, label_names=["a", "b", "c", "d"], fold="f1")
     g2, ckpt = gan.load_generator(path)
     assert ckpt["dims"] == res.generator.dims and ckpt["config"]["noise_dim"] == 8
@@ -182,13 +182,11 @@ def test_checkpoint_round_trip(tmp_path):
 def test_bad_inputs_are_clear_errors():
     h, y, t, heads = clusters(n=40)
     with pytest.raises(GanError, match="W_y expects"):
-        train_gan(h[:, :5], y, t, heads, GanConfig(**FAST))
+        fit_gan(h[:, :5], y, t, heads, GanConfig(**FAST))
     with pytest.raises(GanError, match="NaN"):
-        train_gan(
-            np.where(np.arange(h.shape[1]) == 0, np.nan, h).astype(np.float32), y, t, heads, GanConfig(**FAST)
-        )
+        fit_gan(np.where(np.arange(h.shape[1]) == 0, np.nan, h).astype(np.float32), y, t, heads, GanConfig(**FAST))
     with pytest.raises(GanError, match="text"):
-        train_gan(h, y, None, heads, GanConfig(**FAST))
+        fit_gan(h, y, None, heads, GanConfig(**FAST))
 
 
 # ---------------------------------------------------------------- store glue and CLI

@@ -195,7 +195,7 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     assert (first.run_dir / "report.md").is_file()
 
     # a second run redoes nothing: prove it by making every step's work impossible
-    import misgan.alignment.adapter
+    import misgan.alignment.run
     import misgan.augmentation.evaluate
     import misgan.features.extract
     import misgan.gan.run
@@ -207,7 +207,7 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     monkeypatch.setattr(misgan.features.extract, "extract", boom)
     monkeypatch.setattr(misgan.gan.run, "run_gan", boom)
     monkeypatch.setattr(misgan.augmentation.evaluate, "run_augment", boom)
-    monkeypatch.setattr(misgan.alignment.adapter, "run_align", boom)
+    monkeypatch.setattr(misgan.alignment.run, "run_align", boom)
     monkeypatch.setattr(misgan.report.build, "build_report", boom)
     res = CliRunner().invoke(app, ["run", str(_write(cfg, tmp_path / "tiny.yaml")), "--no-progress"])
     assert res.exit_code == 0, res.output

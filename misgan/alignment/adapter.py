@@ -22,53 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from misgan import metrics
-from misgan.alignment.losses import DEFAULT_TAU
+from misgan.alignment.config import AlignConfig
 from misgan.alignment.retrieval import fold_retrieval
 from misgan.data.folds import Fold
-from misgan.errors import ConfigError, MisganError
+from misgan.errors import MisganError
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-TEXT_HEADS = ("infonce", "lstsq")
-MONITORS = ("uar", "loss")
-
-
-@dataclass(frozen=True)
-class AlignConfig:
-    h_dim: int = 256  # width of h (the GAN's feature space)
-    hidden: int = 0  # 0: h = linear projection of the features; > 0: MLP with this hidden width
-    dropout: float = 0.5  # dropout on the standardised input (and the hidden layer)
-    alpha: float = 1.0  # weight of L_CL (eq. 5)
-    beta: float = 1.0  # weight of L_MI (eq. 6)
-    tau: float = DEFAULT_TAU  # InfoNCE temperature (eq. 5, 6)
-    symmetric: bool = False  # eq. 5 in CLAP's symmetric form (text->audio and audio->text)
-    shared_dim: int = 128  # width of the shared space of eq. 5
-    epochs: int = 200  # upper bound; early stopping usually ends sooner
-    batch_size: int = 64
-    lr: float = 1e-4  # the paper's rate (§4.2.3); 1e-3 overfits within a few epochs on wide features
-    weight_decay: float = 1e-2  # AdamW decoupled weight decay: features are wide, folds are small
-    patience: int = 30  # epochs without a better validation score before stopping
-    monitor: str = "loss"  # early stopping on the validation speakers' CE "loss" or "uar" (ties: lower loss)
-    class_weights: bool = False  # inverse-frequency class weights in L_SER (§4.2.3)
-    seed: int = 0
-    text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
-    text_head_epochs: int = 100
-    ridge: float = 1e-2  # L2 of the least-squares text head
-
-    def __post_init__(self) -> None:
-        if self.text_head not in TEXT_HEADS:
-            raise ConfigError(f"align: text_head must be one of {', '.join(TEXT_HEADS)} (got {self.text_head!r})")
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"align: monitor must be one of {', '.join(MONITORS)} (got {self.monitor!r})")
-        for name in ("h_dim", "shared_dim", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"align: {name} must be >= 1 (got {getattr(self, name)})")
-        if min(self.alpha, self.beta, self.weight_decay, self.hidden, self.patience) < 0:
-            raise ConfigError("align: alpha, beta, weight_decay, hidden and patience must be >= 0")
-        if not 0 <= self.dropout < 1 or self.tau <= 0 or self.lr <= 0:
-            raise ConfigError("align: need 0 <= dropout < 1, tau > 0 and lr > 0")
 
 
 @dataclass

@@ -20,49 +20,20 @@ Then every row is re-encoded with the fine-tuned encoder and `folds/<fold>/` get
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from misgan import metrics
-from misgan.errors import ConfigError, MisganError
+from misgan.alignment.config import FinetuneConfig
+from misgan.errors import MisganError
 
 if TYPE_CHECKING:
     import torch
 
     from misgan.alignment.adapter import AlignConfig, AlignResult
     from misgan.data.folds import Fold
-
-TEXT_FINETUNE = ("none", "full", "lora")
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    lora: bool = False  # LoRA adapters (peft) instead of updating the encoder's weights
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    encoder_lr: float = 1e-5  # full fine-tuning of a pretrained transformer; LoRA uses head_lr
-    head_lr: float = 1e-4  # the paper's Adam 1e-4 (heads, eq. 5 projections, LoRA weights)
-    epochs: int = 10
-    batch_size: int = 8
-    accumulate: int = 1  # batches per optimiser step (effective batch = batch_size * accumulate)
-    max_seconds: float = 8.0  # training clips are randomly cropped to this length
-    checkpointing: bool = True  # gradient checkpointing where the model supports it (training only)
-    device: str | None = None  # None: cuda when available, else cpu
-    seed: int = 0
-    text_finetune: str = "none"  # "none" | "full" | "lora": emotion fine-tuning of the text encoder first
-    text_epochs: int = 3
-    text_lr: float = 2e-5
-    save_encoder: bool = False  # save each fold's fine-tuned encoder (or LoRA adapter) in the run folder
-
-    def __post_init__(self) -> None:
-        if self.text_finetune not in TEXT_FINETUNE:
-            raise ConfigError(f"finetune: text_finetune must be one of {', '.join(TEXT_FINETUNE)}")
-        if min(self.epochs, self.batch_size, self.accumulate, self.lora_r) < 1 or self.max_seconds <= 0:
-            raise ConfigError("finetune: epochs, batch_size, accumulate and lora_r must be >= 1, max_seconds > 0")
 
 
 def audio_paths(store: Any, manifest: str | Path | None, root: str | Path | None) -> tuple[list[str], list[str]]:

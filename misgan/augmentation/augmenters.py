@@ -157,7 +157,7 @@ class SmoteAugmenter:
 
 
 class GanAugmenter:
-    """Stage-2 generator as an augmenter: trains `gan.train_gan` on the fold's training rows
+    """Stage-2 generator as an augmenter: trains `gan.fit_gan` on the fold's training rows
     (or loads a given generator), then samples ĥ = G(z, c, t) for the requested labels.
 
     text_mode: how conditioning text is drawn (`gan.conditioning_text`): "paired" for the unimodal
@@ -197,7 +197,7 @@ class GanAugmenter:
         valid = None
         if view.valid is not None and len(view.valid[1]) >= 2:
             valid = (view.valid[0], view.valid[1], view.valid[2] if config.use_text else None)
-        result = gan.train_gan(view.h, view.y, view.t, view.heads, config, log=self.log, valid=valid)
+        result = gan.fit_gan(view.h, view.y, view.t, view.heads, config, log=self.log, valid=valid)
         self.generator = result.generator
         self.history = result.history
         self.metrics = result.metrics

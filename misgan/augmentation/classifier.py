@@ -17,28 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from misgan.augmentation.config import ClassifierConfig
 from misgan.errors import FoldError, MisganError
 from misgan.metrics import classification_metrics
 
 
 class AugmentError(MisganError):
     """Stage-3 inputs are inconsistent (shapes, labels, empty folds)."""
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    hidden: tuple[int, ...] = ()  # () = linear head; (256,) or (256, 128) for the multimodal MLPs
-    lr: float = 1e-3  # Adam; larger than the paper's 1e-4 because we train full-batch
-    weight_decay: float = 1e-4
-    max_epochs: int = 300
-    patience: int = 30  # epochs without a better validation loss before stopping
-    # Early stopping only picks among epochs >= min_epochs: stage 1 chose W_y on the same validation
-    # speakers, so epoch 0 is often already the validation optimum and nothing would be fine-tuned.
-    min_epochs: int = 20
-    batch_size: int = 4096  # rows per step; >= the training size means full batch
-    class_weights: bool = True  # inverse class frequency in the cross-entropy (paper §4.2.3)
-    dropout: float = 0.0
-    standardize: bool = False  # z-score inputs with training statistics (used for concat features)
 
 
 @dataclass

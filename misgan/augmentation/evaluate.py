@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from misgan.augmentation.classifier import (
     evaluate_multimodal,
     evaluate_unimodal,
 )
+from misgan.augmentation.config import AugmentConfig
 from misgan.config import to_dict
 from misgan.metrics import summarise
 
@@ -54,31 +54,6 @@ METHOD_TITLES = {
     "cgan": "Label-conditional GAN (no MI, no text)",
     "ours": "Ours (MI-regularised InfoGAN, text-conditioned)",
 }
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
-    ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
-    ratios: tuple[float, ...] = ()  # extra ratios for the UAR-vs-ratio curve (ours)
-    balance: bool = False  # generate for minority classes only, up to the majority count
-    multimodal: bool = False
-    mm_hidden: tuple[int, ...] = (256,)  # () linear, (256,), (256, 128): the paper's three MLPs
-    mm_max_epochs: int = 100  # the multimodal MLPs train on 4x the rows; they converge in tens of epochs
-    mm_patience: int = 10
-    ablation: bool = False
-    seeds: int = 1  # repeats; seed i uses seed + i
-    seed: int = 0
-    folds: tuple[str, ...] = ()  # subset of the store's folds; () = all
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    gan: dict[str, Any] = field(default_factory=dict)  # overrides of gan.GanConfig (epochs, ...)
-    gan_run: str | None = None  # stage-2 run folder with per-fold checkpoints (used instead of training)
-    save_noalign: bool = True  # write the α=β=0 stage-1 folds to the store as "<fold>@noalign"
-    noise_sigma: float = 0.1
-    mixup_alpha: float = 0.2
-    smote_k: int = 5
-    tsne: bool = True
-    tsne_rows: int = 600  # at most this many real rows (and as many generated) in the t-SNE plot
 
 
 # ---------------------------------------------------------------- loading folds

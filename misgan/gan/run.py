@@ -26,10 +26,10 @@ from misgan.gan.train import (
     GanConfig,
     GanError,
     conditioning_text,
+    fit_gan,
     generate,
     load_generator,
     save_generator,
-    train_gan,
 )
 from misgan.runs import JsonlLog
 
@@ -131,7 +131,7 @@ def train_fold(
     """Train, save `<run_dir>/<fold>/generator.pt` and metrics.json; return the fold's summary."""
     data = load_fold_training(store, fold, config.use_text)
     log = _FoldLog(JsonlLog(run_dir / "log.jsonl"), fold)
-    result = train_gan(
+    result = fit_gan(
         data.h,
         data.y,
         data.t,

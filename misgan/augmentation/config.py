@@ -1,0 +1,47 @@
+"""Stage-3 settings: the classifier (ClassifierConfig) and the evaluation driver (AugmentConfig)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    hidden: tuple[int, ...] = ()  # () = linear head; (256,) or (256, 128) for the multimodal MLPs
+    lr: float = 1e-3  # Adam; larger than the paper's 1e-4 because we train full-batch
+    weight_decay: float = 1e-4
+    max_epochs: int = 300
+    patience: int = 30  # epochs without a better validation loss before stopping
+    # Early stopping only picks among epochs >= min_epochs: stage 1 chose W_y on the same validation
+    # speakers, so epoch 0 is often already the validation optimum and nothing would be fine-tuned.
+    min_epochs: int = 20
+    batch_size: int = 4096  # rows per step; >= the training size means full batch
+    class_weights: bool = True  # inverse class frequency in the cross-entropy (paper §4.2.3)
+    dropout: float = 0.0
+    standardize: bool = False  # z-score inputs with training statistics (used for concat features)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
+    ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
+    ratios: tuple[float, ...] = ()  # extra ratios for the UAR-vs-ratio curve (ours)
+    balance: bool = False  # generate for minority classes only, up to the majority count
+    multimodal: bool = False
+    mm_hidden: tuple[int, ...] = (256,)  # () linear, (256,), (256, 128): the paper's three MLPs
+    mm_max_epochs: int = 100  # the multimodal MLPs train on 4x the rows; they converge in tens of epochs
+    mm_patience: int = 10
+    ablation: bool = False
+    seeds: int = 1  # repeats; seed i uses seed + i
+    seed: int = 0
+    folds: tuple[str, ...] = ()  # subset of the store's folds; () = all
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    gan: dict[str, Any] = field(default_factory=dict)  # overrides of gan.GanConfig (epochs, ...)
+    gan_run: str | None = None  # stage-2 run folder with per-fold checkpoints (used instead of training)
+    save_noalign: bool = True  # write the α=β=0 stage-1 folds to the store as "<fold>@noalign"
+    noise_sigma: float = 0.1
+    mixup_alpha: float = 0.2
+    smote_k: int = 5
+    tsne: bool = True
+    tsne_rows: int = 600  # at most this many real rows (and as many generated) in the t-SNE plot

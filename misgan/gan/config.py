@@ -1,0 +1,61 @@
+"""Stage-2 settings (GanConfig): the generator, its losses (eq. 9-14), training and checkpoint selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from misgan.alignment.losses import DEFAULT_TAU
+from misgan.errors import ConfigError
+
+TEXT_MODES = ("paired", "class", "none")
+
+SELECT_BY = ("consistent_cfd", "cfd", "fd", "consistency", "mi")
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    noise_dim: int = 100  # width of z
+    arch: str = "linear"  # "linear" (paper: one linear layer, no activation) | "mlp" (one hidden layer)
+    hidden: int = 512  # hidden width of the mlp arch
+    epochs: int = 300  # upper bound; early stopping on the quality metric usually ends sooner
+    batch_size: int = 256  # clipped to the number of training rows
+    min_steps: int = 20  # steps per epoch at least (small corpora: an epoch spans several passes)
+    lr: float = 1e-4  # Adam, paper §4.2.3
+    betas: tuple[float, float] = (0.5, 0.999)  # DCGAN's Adam betas (the paper does not say)
+    lambda_y: float = 1.0  # weight of L_Iy (eq. 14; paper: 1)
+    lambda_t: float = 1.0  # weight of L_It (eq. 14; paper: 1)
+    tau: float = DEFAULT_TAU  # InfoNCE temperature, as stage 1
+    mixup: bool = True  # mixup when training G and D (§4.2.1)
+    mixup_alpha: float = 0.2  # λ ~ Beta(α, α); the mixup paper's GAN setting
+    use_mi: bool = True  # False: no L_Iy / L_It (the "without MI" ablation; G still gets c and t)
+    use_text: bool = True  # False: G gets no t and there is no L_It (the "without text" ablation)
+    text_mode: str = "paired"  # conditioning text in training: paired | class | none
+    seed: int = 0
+    patience: int = 50  # epochs without a better quality metric before stopping (0: never stop early)
+    select_by: str = "consistent_cfd"  # kept checkpoint: see Selector; or cfd, fd (lowest), consistency, mi
+    select_tolerance: float = 0.02  # consistent_cfd: consistency within this of the best seen qualifies
+    eval_rows: int = 2048  # at most this many rows in the per-epoch evaluation
+    init_from_data: bool = True  # G starts at the data's mean and within-class covariance (gan_models)
+    collapse_std: float = 0.02  # an epoch whose generated/real std ratio is below this counts as collapsed
+    collapse_epochs: int = 20  # consecutive collapsed (or D-saturated) epochs that stop the run
+    threads: int = 0  # torch and BLAS threads while training (0: leave as they are)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("linear", "mlp"):
+            raise ConfigError(f"gan: arch must be linear or mlp (got {self.arch!r})")
+        if self.text_mode not in TEXT_MODES:
+            raise ConfigError(f"gan: text_mode must be one of {', '.join(TEXT_MODES)} (got {self.text_mode!r})")
+        if self.use_text == (self.text_mode == "none"):
+            raise ConfigError("gan: text_mode 'none' goes with use_text False (--no-text), and only with it")
+        if self.select_by not in SELECT_BY:
+            raise ConfigError(f"gan: select_by must be one of {', '.join(SELECT_BY)} (got {self.select_by!r})")
+        for name in ("noise_dim", "hidden", "epochs", "batch_size", "min_steps", "eval_rows", "collapse_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"gan: {name} must be >= 1 (got {getattr(self, name)})")
+        if not 0 <= self.select_tolerance <= 1:
+            raise ConfigError(f"gan: select_tolerance must lie in [0, 1] (got {self.select_tolerance})")
+        if self.lr <= 0 or self.tau <= 0 or self.mixup_alpha <= 0 or min(self.lambda_y, self.lambda_t) < 0:
+            raise ConfigError("gan: need lr > 0, tau > 0, mixup_alpha > 0 and lambda_y, lambda_t >= 0")
+        if self.patience < 0 or self.threads < 0:
+            raise ConfigError("gan: patience and threads must be >= 0")
