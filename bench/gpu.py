@@ -64,7 +64,8 @@ def extraction_rate(manifest, model: Path, text_model: Path, out: Path, device: 
 
 def finetune_time(store_path: Path, manifest: Path, device: str, epochs: int, run_dir: Path) -> dict:
     from misgan.alignment.adapter import AlignConfig
-    from misgan.alignment.finetune import FinetuneConfig, run_finetune
+    from misgan.alignment.config import FinetuneConfig
+    from misgan.alignment.finetune_run import run_finetune
     from misgan.features.store import open_store
 
     store = open_store(store_path)

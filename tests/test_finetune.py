@@ -12,14 +12,9 @@ from encoder_fixtures import tiny_ast_dir, tiny_wav2vec2_dir
 from store_fixtures import make_wav_corpus
 
 from misgan.alignment.adapter import AlignConfig
-from misgan.alignment.finetune import (
-    AudioBackbone,
-    FinetuneConfig,
-    apply_lora,
-    audio_paths,
-    finetune_text,
-    run_finetune,
-)
+from misgan.alignment.config import FinetuneConfig
+from misgan.alignment.finetune import AudioBackbone, apply_lora, finetune_text
+from misgan.alignment.finetune_run import audio_paths, run_finetune
 from misgan.data.folds import Fold
 from misgan.data.manifest import CLASSES_4, manifest_sha256, read_manifest, write_manifest
 from misgan.errors import MisganError

@@ -84,7 +84,8 @@ def align(
         store = open_store(cache)
         try:
             if finetune:
-                from misgan.alignment.finetune import FinetuneConfig, run_finetune
+                from misgan.alignment.config import FinetuneConfig
+                from misgan.alignment.finetune_run import run_finetune
 
                 # --epochs / --batch-size / --lr mean the encoder run's here (the adapter's are unused)
                 ft = replace(
