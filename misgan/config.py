@@ -77,3 +77,12 @@ def save_yaml(data: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(to_dict(data), sort_keys=False))
     return path
+
+
+def key_fields(cfg: Any) -> Any:
+    """The settings of `cfg` that change a stage's output: `to_dict` without the fields a config class lists
+    in its `NOT_IN_KEY` class attribute (thread counts, fold subsets, devices), recursively."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        skip = set(getattr(cfg, "NOT_IN_KEY", ()))
+        return {f.name: key_fields(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
+    return to_dict(cfg)
