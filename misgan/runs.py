@@ -1,23 +1,56 @@
-"""Run folders and reproducibility: one seed for everything, and a record of how a result was made.
+"""Run folders: where every stage's results live, keyed by one fingerprint, so nothing can go stale.
 
-A run folder (`runs/<name>/`) holds config.yaml (resolved config), command.txt (the command line),
-meta.json (seed, versions, start time, host) and whatever the stage writes (log.jsonl, checkpoints,
-results.json, report.md, plots).
+The feature cache is written once (by extract or import) and never modified. Each training stage writes
+a run folder instead, by default `runs/<cache stem>/<kind>-<key[:12]>/`:
+
+    run.json      kind, key, cache path and fingerprint, upstream run keys, config, complete flag
+    config.yaml   the resolved config;  command.txt  the command line
+    meta.json     seed, threads, library versions, host, start time
+    log.jsonl     JSON lines; every (re)start opens a new segment with a {"event": "segment"} record
+    folds/<fold>/arrays.npz + attrs.json   one completed fold (attrs.json is written last: it marks completion)
+    summary.json  written when every fold is done (run.json's `complete` turns true)
+
+The key is `run_key(kind, cache fingerprint, config, upstream keys)`: the stage's output-affecting settings
+(`misgan.config.key_fields`), the upstream step's key and the misgan version. A result is reused only when
+its key matches; a folder holding another key is refused, never overwritten.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import io
 import os
 import platform
 import random
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from misgan.config import save_yaml, to_dict
+from misgan.config import key_fields, save_yaml, to_dict
+from misgan.errors import MisganError
+from misgan.io import atomic_write, fingerprint, read_json, write_json
+
+RUNS_ROOT = Path("runs")
+RUN_FORMAT = "misgan-run/1"
+KINDS = ("align", "gan", "augment")
+
+
+class RunError(MisganError):
+    """A run folder is missing, incomplete, or holds a run with another key."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What every stage function returns."""
+
+    kind: str  # "align" | "gan" | "augment"
+    key: str  # the run's fingerprint
+    run_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False  # True when a complete run with this key already existed (nothing was trained)
 
 
 def seed_everything(seed: int) -> None:
@@ -36,7 +69,7 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("misgan", "torch", "transformers", "numpy", "scikit-learn", "zarr", "h5py", "opensmile"):
+    for pkg in ("misgan", "torch", "transformers", "numpy", "scikit-learn", "scipy", "zarr", "h5py", "opensmile"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -44,20 +77,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _meta(seed: int | None, threads: int | None) -> dict[str, Any]:
+    return {"seed": seed, "threads": threads, "versions": versions(), "started": _now(), "host": platform.node()}
+
+
 def create_run_dir(root: str | Path, name: str, config: Any, seed: int, argv: list[str] | None = None) -> Path:
-    """Make (or reuse) `root/name`, recording config, command line, seed and versions."""
+    """Make (or reuse) `root/name` for a run that is not keyed (misgan run's own folder, reports):
+    config.yaml, command.txt, meta.json."""
     run = Path(root) / name
     run.mkdir(parents=True, exist_ok=True)
     save_yaml(config, run / "config.yaml")
-    argv = sys.argv if argv is None else argv
-    (run / "command.txt").write_text(shlex.join(argv) + "\n")
-    meta = {
-        "seed": seed,
-        "versions": versions(),
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-    }
-    (run / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write(run / "command.txt", shlex.join(sys.argv if argv is None else argv) + "\n")
+    write_json(run / "meta.json", _meta(seed, None))
     return run
 
 
@@ -69,10 +104,242 @@ class JsonlLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(to_dict(record), default=float) + "\n")
+        from misgan.io import dumps
 
-    def read(self) -> list[dict[str, Any]]:
+        with self.path.open("a") as fh:
+            fh.write(dumps(record, indent=None) + "\n")
+
+    def read(self, segment: int | None = None) -> list[dict[str, Any]]:
+        """All records, or those of one segment (0 = the first start, -1 = the latest)."""
+        import json
+
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        if segment is None:
+            return records
+        starts = [i for i, r in enumerate(records) if r.get("event") == "segment"] or [0]
+        begin = starts[segment]
+        after = [s for s in starts if s > begin]
+        return records[begin : after[0] if after else len(records)]
+
+
+# ---------------------------------------------------------------- keyed stage runs
+
+
+def run_key(kind: str, cache_fingerprint: str | None, config: Any, upstream: Mapping[str, str] | None = None) -> str:
+    """The fingerprint of a stage's output: what it read, how it was configured, and which code made it."""
+    from misgan import __version__
+
+    payload = {
+        "kind": kind,
+        "cache": cache_fingerprint,
+        "config": key_fields(config),
+        "upstream": dict(upstream or {}),
+        "misgan": __version__,
+    }
+    return fingerprint(payload)
+
+
+def cache_stem(cache: str | Path) -> str:
+    return Path(cache).name.split(".")[0]
+
+
+def default_run_dir(cache: str | Path, kind: str, key: str, root: str | Path = RUNS_ROOT) -> Path:
+    return Path(root) / cache_stem(cache) / f"{kind}-{key[:12]}"
+
+
+def _fold_dirname(fold: str) -> str:
+    return fold.replace(os.sep, "_").replace("/", "_")
+
+
+class StageRun:
+    """One keyed run folder (see the module docstring). Create with `StageRun.create`, read with `open`."""
+
+    def __init__(self, path: Path, record: dict[str, Any]) -> None:
+        self.path = path
+        self.record = record
+
+    # ---- identity
+    @property
+    def kind(self) -> str:
+        return str(self.record["kind"])
+
+    @property
+    def key(self) -> str:
+        return str(self.record["key"])
+
+    @property
+    def upstream(self) -> dict[str, str]:
+        return dict(self.record.get("upstream") or {})
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.record.get("config") or {})
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.record.get("complete"))
+
+    @property
+    def log(self) -> JsonlLog:
+        return JsonlLog(self.path / "log.jsonl")
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        kind: str,
+        key: str,
+        cache: str | Path,
+        cache_fingerprint: str | None,
+        config: Any,
+        upstream: Mapping[str, str] | None = None,
+        seed: int | None = None,
+        threads: int | None = None,
+        argv: list[str] | None = None,
+    ) -> StageRun:
+        """Open the run at `path` if it holds this key (resume), or start it; another key is refused."""
+        path = Path(path)
+        if (path / "run.json").exists():
+            run = cls.open(path)
+            if run.key != key or run.kind != kind:
+                raise RunError(
+                    f"{path}: holds a {run.kind} run with key {run.key[:12]}, not this {kind} run ({key[:12]}); "
+                    "choose another --run-dir or remove that folder"
+                )
+        else:
+            record = {
+                "format": RUN_FORMAT,
+                "kind": kind,
+                "key": key,
+                "cache": str(Path(cache).resolve()),
+                "cache_fingerprint": cache_fingerprint,
+                "upstream": dict(upstream or {}),
+                "config": to_dict(config),
+                "complete": False,
+                "created": _now(),
+            }
+            path.mkdir(parents=True, exist_ok=True)
+            save_yaml(config, path / "config.yaml")
+            write_json(path / "run.json", record)
+            run = cls(path, record)
+        atomic_write(path / "command.txt", shlex.join(sys.argv if argv is None else argv) + "\n")
+        write_json(path / "meta.json", _meta(seed, threads))
+        run.log.write({"event": "segment", "pid": os.getpid(), "started": _now(), "folds_done": run.folds()})
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> StageRun:
+        path = Path(path)
+        if not (path / "run.json").is_file():
+            raise RunError(f"{path}: not a misgan run folder (no run.json)")
+        record = read_json(path / "run.json")
+        if record.get("format") != RUN_FORMAT:
+            raise RunError(f"{path}/run.json: unknown format {record.get('format')!r} (expected {RUN_FORMAT})")
+        return cls(path, record)
+
+    # ---- folds
+    def fold_dir(self, fold: str) -> Path:
+        return self.path / "folds" / _fold_dirname(fold)
+
+    def has_fold(self, fold: str) -> bool:
+        return (self.fold_dir(fold) / "attrs.json").is_file()
+
+    def folds(self) -> list[str]:
+        """Names of the completed folds, sorted."""
+        root = self.path / "folds"
+        if not root.is_dir():
+            return []
+        names = []
+        for d in sorted(root.iterdir()):
+            if (d / "attrs.json").is_file():
+                names.append(str(read_json(d / "attrs.json").get("fold", d.name)))
+        return names
+
+    def write_fold(self, fold: str, arrays: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
+        """Write one fold's arrays then its attrs (the completion marker), each atomically."""
+        import numpy as np
+
+        d = self.fold_dir(fold)
+        marker = d / "attrs.json"
+        if marker.exists():
+            marker.unlink()  # a rewrite is incomplete until its attrs are back
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write(d / "arrays.npz", buf.getvalue())
+        write_json(marker, {"fold": fold, **attrs})
+
+    def read_fold(self, fold: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        import numpy as np
+
+        if not self.has_fold(fold):
+            raise RunError(f"{self.path}: fold {fold!r} is not complete in this run (done: {self.folds()})")
+        d = self.fold_dir(fold)
+        with np.load(d / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        return arrays, read_json(d / "attrs.json")
+
+    # ---- completion
+    def finish(self, summary: Mapping[str, Any]) -> RunResult:
+        write_json(self.path / "summary.json", summary)
+        self.record = {**self.record, "complete": True, "finished": _now()}
+        write_json(self.path / "run.json", self.record)
+        return self.result(reused=False)
+
+    def summary(self) -> dict[str, Any]:
+        p = self.path / "summary.json"
+        return dict(read_json(p)) if p.is_file() else {}
+
+    def result(self, reused: bool) -> RunResult:
+        return RunResult(self.kind, self.key, self.path, self.summary(), reused)
+
+
+def find_runs(cache: str | Path, kind: str | None = None, root: str | Path = RUNS_ROOT) -> list[StageRun]:
+    """Every run folder under `root/<cache stem>/` that belongs to `cache` (by path), oldest first."""
+    base = Path(root) / cache_stem(cache)
+    if not base.is_dir():
+        return []
+    want = str(Path(cache).resolve())
+    out = []
+    for d in sorted(base.iterdir()):
+        if not (d / "run.json").is_file():
+            continue
+        try:
+            run = StageRun.open(d)
+        except MisganError:
+            continue  # a foreign or damaged folder is not ours to list
+        if run.record.get("cache") == want and (kind is None or run.kind == kind):
+            out.append(run)
+    return sorted(out, key=lambda r: str(r.record.get("created", "")))
+
+
+def find_run(cache: str | Path, kind: str, key: str, root: str | Path = RUNS_ROOT) -> StageRun | None:
+    """The complete run of `kind` with exactly this key, if any."""
+    for run in find_runs(cache, kind, root):
+        if run.key == key and run.complete:
+            return run
+    return None
+
+
+def latest_run(cache: str | Path, kind: str, root: str | Path = RUNS_ROOT) -> StageRun | None:
+    """The most recently created complete run of `kind` for `cache`."""
+    done = [r for r in find_runs(cache, kind, root) if r.complete]
+    return done[-1] if done else None
+
+
+def list_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> list[dict[str, Any]]:
+    """One row per run of `cache` (for `misgan info`): kind, key, folder, folds done, complete, upstream."""
+    return [
+        {
+            "kind": r.kind,
+            "key": r.key[:12],
+            "path": str(r.path),
+            "folds": len(r.folds()),
+            "complete": r.complete,
+            "upstream": {k: v[:12] for k, v in r.upstream.items()},
+            "created": r.record.get("created"),
+        }
+        for r in find_runs(cache, None, root)
+    ]
