@@ -127,7 +127,9 @@ class JsonlLog:
 # ---------------------------------------------------------------- keyed stage runs
 
 
-def run_key(kind: str, cache_fingerprint: str | None, config: Any, upstream: Mapping[str, str] | None = None) -> str:
+def run_key(
+    kind: str, cache_fingerprint: str | None, config: Any, upstream: Mapping[str, str] | None = None
+) -> str:
     """The fingerprint of a stage's output: what it read, how it was configured, and which code made it."""
     from misgan import __version__
 
