@@ -1,10 +1,22 @@
-"""Configuration plumbing: frozen dataclasses per stage (defined beside each stage), YAML in and out."""
+"""Configuration: frozen dataclasses per stage (defined beside each stage), ONE loader, YAML in and out.
+
+`load_config(cls, path, section=..., overrides=...)` is the only way a config is read: a YAML file holds
+either the stage's own fields or a whole `misgan run` config (sections corpus, extract, align, gan,
+augment, run), values are coerced and checked against the dataclass's type hints, an unknown key names the
+closest valid one, and command-line overrides (only the options the user gave) are applied last through
+the same coercion. Every problem is a ConfigError naming the file and the dotted key.
+
+A config class may declare `SECTION` (its section of a run config, and the prefix of its error keys) and
+`NOT_IN_KEY` (fields that do not change its output; `key_fields` leaves them out of run fingerprints).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +25,10 @@ import yaml
 from misgan.errors import ConfigError
 
 T = TypeVar("T")
+
+RUN_SECTIONS = ("corpus", "extract", "align", "gan", "augment", "run")
+TRAINING_SECTIONS = ("align", "gan", "augment")  # take run.seed / run.threads unless they set their own
+COMMAND_LINE = "command line"
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -28,34 +44,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return cfg
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, source: str = "<config>") -> T:
-    """Build dataclass `cls` from a dict, rejecting unknown keys with a message naming `source`."""
-    data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints.get(name)
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = from_dict(hint, value, f"{source}.{name}")
-        elif _is_tuple(hint) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def _is_tuple(hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_tuple(a) for a in typing.get_args(hint))
-    return origin is tuple or hint is tuple
+def key_fields(cfg: Any) -> Any:
+    """The settings of `cfg` that change a stage's output: `to_dict` without the fields a config class lists
+    in its `NOT_IN_KEY` class attribute (thread counts, fold subsets, devices), recursively."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        skip = set(getattr(cfg, "NOT_IN_KEY", ()))
+        return {f.name: key_fields(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
+    return to_dict(cfg)
 
 
 def replace(cfg: T, **changes: Any) -> T:
-    """Copy of a frozen dataclass with fields changed; None values are ignored (CLI defaults)."""
+    """Copy of a frozen dataclass with fields changed; None values are ignored."""
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]
 
 
@@ -79,10 +78,226 @@ def save_yaml(data: Any, path: str | Path) -> Path:
     return path
 
 
-def key_fields(cfg: Any) -> Any:
-    """The settings of `cfg` that change a stage's output: `to_dict` without the fields a config class lists
-    in its `NOT_IN_KEY` class attribute (thread counts, fold subsets, devices), recursively."""
-    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        skip = set(getattr(cfg, "NOT_IN_KEY", ()))
-        return {f.name: key_fields(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
-    return to_dict(cfg)
+# ---------------------------------------------------------------- the loader
+
+
+def load_config(
+    cls: type[T],
+    path: str | Path | None = None,
+    *,
+    section: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """`cls` from the YAML file `path` (None: the defaults), then `overrides` (dotted keys allowed, e.g.
+    {"gan.epochs": 5}); see the module docstring. A whole run config gives its `section` (default:
+    `cls.SECTION`), with `run.seed` / `run.threads` as the default seed and threads of the training
+    sections and the `gan` section as the default of `augment.gan`."""
+    source = str(path) if path is not None else "<defaults>"
+    data: dict[str, Any] = load_yaml(path) if path is not None else {}
+    name = section or getattr(cls, "SECTION", None)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if names == set(RUN_SECTIONS):  # the run config itself
+        data = run_sections(data, source)
+    elif is_run_config(data, cls):
+        if name not in RUN_SECTIONS:
+            raise ConfigError(f"{source}: a `misgan run` config has no section for {cls.__name__}")
+        data = run_sections(data, source)[name]
+    extra = _expand(dict(overrides or {}))
+    prefix = f"{name}." if name and names != set(RUN_SECTIONS) else ""
+    return build(cls, _merge(data, extra), source, name or "", _paths(extra, prefix))
+
+
+def is_run_config(data: Mapping[str, Any], cls: type) -> bool:
+    """Whether `data` is a whole `misgan run` config rather than `cls`'s own fields: its keys are section
+    names and at least one is not a field of `cls` (AugmentConfig has a `gan` field, a run config a section)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return bool(data) and set(data) <= set(RUN_SECTIONS) and not set(data) <= names
+
+
+def run_sections(data: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """The six sections of a run config as dicts, with the defaults one section gives another filled in."""
+    for key in data:
+        if key not in RUN_SECTIONS:
+            raise ConfigError(f"{source}: unknown section {key!r}{_suggest(key, RUN_SECTIONS)}")
+    out: dict[str, dict[str, Any]] = {}
+    for key in RUN_SECTIONS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key}: must be a mapping of settings (got {value!r})")
+        out[key] = dict(value or {})
+    for key in ("seed", "threads"):
+        if key in out["run"]:
+            value = coerce(int, out["run"][key], source, f"run.{key}")
+            for name in TRAINING_SECTIONS:
+                out[name].setdefault(key, value)
+    # stage 3 trains (or finds) its generators with the gan section's settings unless it overrides them
+    own = out["augment"].get("gan")
+    if own is None or isinstance(own, Mapping):
+        out["augment"]["gan"] = {**out["gan"], **(own or {})}
+    return out
+
+
+def build(cls: type[T], data: Mapping[str, Any], source: str = "<config>", where: str = "", cli=()) -> T:
+    """Dataclass `cls` from a mapping: keys checked, values coerced to the field types (nested dataclasses
+    recursively); `where` is the dotted prefix of error keys, `cli` the dotted keys given on the command line."""
+    where = where or getattr(cls, "SECTION", "")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: {where or cls.__name__}: must be a mapping of settings (got {data!r})")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        src = COMMAND_LINE if dotted in cli else source
+        if key not in fields:
+            at = f"{where}: " if where else ""
+            raise ConfigError(f"{src}: {at}unknown setting {key!r}{_suggest(str(key), fields)}")
+        kwargs[key] = coerce(hints[key], value, src, dotted, cli)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {where or cls.__name__}: {exc}") from None
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, source: str = "<config>") -> T:
+    """`build` with the class's own prefix (kept for callers that have a dict, not a file)."""
+    return build(cls, data or {}, source)
+
+
+# ---------------------------------------------------------------- coercion
+
+
+def coerce(hint: Any, value: Any, source: str, key: str, cli=()) -> Any:
+    """`value` as type `hint`, or a ConfigError `source: key: must be ... (got ...)`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is object:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return coerce(option, value, source, key, cli)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(options) == 1:
+            raise errors[0]
+        raise ConfigError(f"{source}: {key}: must be {' or '.join(map(_type_name, options))} (got {value!r})")
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        return build(hint, value, source, key, cli)
+    if origin is tuple or hint is tuple:
+        return _tuple(args, value, source, key)
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key}: must be a mapping (got {value!r})")
+        return dict(value)
+    if origin is list or hint is list:
+        return list(_tuple((args[0], ...) if args else (), value, source, key))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            return _BOOLS[value.strip().lower()]
+        raise ConfigError(f"{source}: {key}: must be true or false (got {value!r})")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{source}: {key}: must be an integer (got {value!r})")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads `1e-4` (no dot) as a string
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{source}: {key}: must be a number (got {value!r})")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # `classes: 4`
+        raise ConfigError(f"{source}: {key}: must be a string (got {value!r})")
+    if hint is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise ConfigError(f"{source}: {key}: must be a path (got {value!r})")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise ConfigError(f"{source}: {key}: must be {_type_name(hint)} (got {value!r})")
+    return value
+
+
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _tuple(args: tuple, value: Any, source: str, key: str) -> tuple:
+    if isinstance(value, str):
+        items: list = [v.strip() for v in value.split(",") if v.strip()]  # "0.5,1,2" from a command line
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        items = [value]  # `mm_hidden: 256`
+    else:
+        raise ConfigError(f"{source}: {key}: must be a list (got {value!r})")
+    if not args:
+        return tuple(items)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(items))
+    if len(items) != len(args):
+        raise ConfigError(f"{source}: {key}: must be a list of {len(args)} values (got {value!r})")
+    return tuple(coerce(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, items, strict=True)))
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _suggest(key: str, valid: Any) -> str:
+    close = difflib.get_close_matches(str(key), list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(valid)}"
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _expand(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"gan.epochs": 5} -> {"gan": {"epochs": 5}}."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = str(key).split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _paths(tree: Mapping[str, Any], prefix: str = "") -> frozenset[str]:
+    """The dotted leaf keys of an expanded overrides tree (to name the command line in errors)."""
+    out: set[str] = set()
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        out |= _paths(value, dotted + ".") if isinstance(value, Mapping) else {dotted}
+    return frozenset(out)

@@ -17,9 +17,10 @@ from misgan.augmentation.evaluate import AugmentConfig, run_augment
 from misgan.config import to_dict
 from misgan.data.folds import make_folds
 from misgan.features.store import open_store, store_from_arrays
+from misgan.gan.config import GanConfig
 
 torch.set_num_threads(1)
-GAN = {"epochs": 4, "patience": 0, "batch_size": 64, "threads": 1}
+GAN = GanConfig(epochs=4, patience=0, batch_size=64, threads=1)
 FAST = ClassifierConfig(max_epochs=40, patience=10)
 
 
@@ -199,11 +200,11 @@ def test_balance_and_missing_folds_via_cli(store, tmp_path):
 
 
 def test_config_round_trips_through_yaml(tmp_path):
-    from misgan.config import from_dict, load_yaml, save_yaml
+    from misgan.config import load_config, save_yaml
 
     cfg = AugmentConfig(methods=("none", "smote"), ratios=(0.5, 2.0), classifier=ClassifierConfig(hidden=(8,)))
     save_yaml(cfg, tmp_path / "a.yaml")
-    back = from_dict(AugmentConfig, load_yaml(tmp_path / "a.yaml"))
+    back = load_config(AugmentConfig, tmp_path / "a.yaml")
     assert to_dict(back) == to_dict(cfg)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from misgan import __version__
 from misgan.cli import app
-from misgan.config import from_dict, load_yaml, save_yaml, to_dict
+from misgan.config import load_config, load_yaml, save_yaml, to_dict
 from misgan.errors import ConfigError
 from misgan.runs import JsonlLog, create_run_dir
 
@@ -69,10 +69,11 @@ class _Cfg:
 def test_config_roundtrip_and_unknown_keys(tmp_path):
     cfg = _Cfg(name="b", dims=(3, 4), inner=_Inner(x=5))
     path = save_yaml(cfg, tmp_path / "c.yaml")
-    back = from_dict(_Cfg, load_yaml(path), str(path))
+    back = load_config(_Cfg, path)
     assert back == cfg
-    with pytest.raises(ConfigError, match=r"c\.yaml: unknown setting\(s\) nme"):
-        from_dict(_Cfg, {"nme": "x"}, str(path))
+    (tmp_path / "typo.yaml").write_text("nme: x\n")
+    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown setting 'nme'; did you mean 'name'\?"):
+        load_config(_Cfg, tmp_path / "typo.yaml")
     (tmp_path / "bad.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_yaml(tmp_path / "bad.yaml")

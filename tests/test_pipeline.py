@@ -62,10 +62,10 @@ def test_the_paper_settings_are_what_the_paper_says():
     bert = pipeline.load_config(REPO / "configs" / "iemocap-ast-bert.yaml")
     assert (bert.extract.audio_encoder, bert.extract.text_encoder) == ("ast", "bert")
     podcast = pipeline.load_config(REPO / "configs" / "msp-podcast-llama2.yaml")
-    assert podcast.extract.text_encoder == "llama2-7b" and podcast.augment["balance"] is True
-    assert list(podcast.augment["mm_hidden"]) == [256, 128]
+    assert podcast.extract.text_encoder == "llama2-7b" and podcast.augment.balance is True
+    assert list(podcast.augment.mm_hidden) == [256, 128]
     improv = pipeline.load_config(REPO / "configs" / "msp-improv-multimodal.yaml")
-    assert list(improv.augment["mm_hidden"]) == [256] and improv.extract.audio_encoder == "wav2vec2-msp"
+    assert list(improv.augment.mm_hidden) == [256] and improv.extract.audio_encoder == "wav2vec2-msp"
 
 
 def test_every_setting_is_documented_in_config_md():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from misgan.alignment.losses import DEFAULT_TAU
 from misgan.errors import ConfigError
@@ -14,6 +15,12 @@ MONITORS = ("uar", "loss")
 
 @dataclass(frozen=True)
 class AlignConfig:
+    SECTION: ClassVar[str] = "align"
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads")
+
+    protocol: str = "loso-speaker"  # folds: loso-speaker | loso-session | split | kfold | file (misgan.data.folds)
+    k: int = 5  # number of folds of protocol kfold
+    fold_file: str | None = None  # fold assignment for protocol file (CSV/TSV utt_id,fold, JSON lines, EmoBox)
     h_dim: int = 256  # width of h (the GAN's feature space)
     hidden: int = 0  # 0: h = linear projection of the features; > 0: MLP with this hidden width
     dropout: float = 0.5  # dropout on the standardised input (and the hidden layer)
@@ -29,12 +36,22 @@ class AlignConfig:
     patience: int = 30  # epochs without a better validation score before stopping
     monitor: str = "loss"  # early stopping on the validation speakers' CE "loss" or "uar" (ties: lower loss)
     class_weights: bool = False  # inverse-frequency class weights in L_SER (§4.2.3)
-    seed: int = 0
+    seed: int = 0  # folds (kfold), initialisation and batches
+    threads: int = 0  # torch CPU threads while training (0: leave torch's default)
+    folds: tuple[str, ...] = ()  # only these folds (names as `misgan info` lists them); () = all
     text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
     text_head_epochs: int = 100
     ridge: float = 1e-2  # L2 of the least-squares text head
 
     def __post_init__(self) -> None:
+        from misgan.data.folds import PROTOCOLS
+
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"align: protocol must be one of {', '.join(PROTOCOLS)} (got {self.protocol!r})")
+        if self.protocol == "file" and not self.fold_file:
+            raise ConfigError("align: protocol 'file' needs fold_file")
+        if self.k < 2 or self.threads < 0:
+            raise ConfigError(f"align: need k >= 2 and threads >= 0 (got k {self.k}, threads {self.threads})")
         if self.text_head not in TEXT_HEADS:
             raise ConfigError(f"align: text_head must be one of {', '.join(TEXT_HEADS)} (got {self.text_head!r})")
         if self.monitor not in MONITORS:
@@ -53,6 +70,9 @@ TEXT_FINETUNE = ("none", "full", "lora")
 
 @dataclass(frozen=True)
 class FinetuneConfig:
+    SECTION: ClassVar[str] = "finetune"
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("device", "checkpointing")
+
     lora: bool = False  # LoRA adapters (peft) instead of updating the encoder's weights
     lora_r: int = 8
     lora_alpha: int = 16
@@ -65,7 +85,7 @@ class FinetuneConfig:
     max_seconds: float = 8.0  # training clips are randomly cropped to this length
     checkpointing: bool = True  # gradient checkpointing where the model supports it (training only)
     device: str | None = None  # None: cuda when available, else cpu
-    seed: int = 0
+    seed: int = 0  # crops, batches and head initialisation
     text_finetune: str = "none"  # "none" | "full" | "lora": emotion fine-tuning of the text encoder first
     text_epochs: int = 3
     text_lr: float = 2e-5

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
+
+from misgan.errors import ConfigError
+from misgan.gan.config import GanConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class ClassifierConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    SECTION: ClassVar[str] = "augment"
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "gan_run", "save_noalign")
+
     methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
     ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
     ratios: tuple[float, ...] = ()  # extra ratios for the UAR-vs-ratio curve (ours)
@@ -34,14 +40,21 @@ class AugmentConfig:
     mm_patience: int = 10
     ablation: bool = False
     seeds: int = 1  # repeats; seed i uses seed + i
-    seed: int = 0
-    folds: tuple[str, ...] = ()  # subset of the store's folds; () = all
+    seed: int = 0  # first seed of the repeats (classifiers, augmenters)
+    threads: int = 0  # torch CPU threads while training (0: leave torch's default)
+    folds: tuple[str, ...] = ()  # subset of the stage-1 run's folds; () = all
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    gan: dict[str, Any] = field(default_factory=dict)  # overrides of gan.GanConfig (epochs, ...)
+    # the generators' settings: `misgan augment` uses the `misgan gan` run trained with exactly these (and
+    # trains its own otherwise); the cgan comparison and the ablation GANs use them too
+    gan: GanConfig = field(default_factory=GanConfig)
     gan_run: str | None = None  # stage-2 run folder with per-fold checkpoints (used instead of training)
-    save_noalign: bool = True  # write the α=β=0 stage-1 folds to the store as "<fold>@noalign"
+    save_noalign: bool = True  # keep the α=β=0 stage-1 folds (ablation) for reuse
     noise_sigma: float = 0.1
     mixup_alpha: float = 0.2
     smote_k: int = 5
     tsne: bool = True
     tsne_rows: int = 600  # at most this many real rows (and as many generated) in the t-SNE plot
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1 or self.threads < 0 or self.ratio < 0 or min(self.ratios, default=0) < 0:
+            raise ConfigError("augment: need seeds >= 1, threads >= 0 and ratio(s) >= 0")

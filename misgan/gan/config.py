@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from misgan.alignment.losses import DEFAULT_TAU
 from misgan.errors import ConfigError
@@ -14,6 +15,9 @@ SELECT_BY = ("consistent_cfd", "cfd", "fd", "consistency", "mi")
 
 @dataclass(frozen=True)
 class GanConfig:
+    SECTION: ClassVar[str] = "gan"
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "device")
+
     noise_dim: int = 100  # width of z
     arch: str = "linear"  # "linear" (paper: one linear layer, no activation) | "mlp" (one hidden layer)
     hidden: int = 512  # hidden width of the mlp arch
@@ -30,7 +34,7 @@ class GanConfig:
     use_mi: bool = True  # False: no L_Iy / L_It (the "without MI" ablation; G still gets c and t)
     use_text: bool = True  # False: G gets no t and there is no L_It (the "without text" ablation)
     text_mode: str = "paired"  # conditioning text in training: paired | class | none
-    seed: int = 0
+    seed: int = 0  # G, D, the noise and the batches
     patience: int = 50  # epochs without a better quality metric before stopping (0: never stop early)
     select_by: str = "consistent_cfd"  # kept checkpoint: see Selector; or cfd, fd (lowest), consistency, mi
     select_tolerance: float = 0.02  # consistent_cfd: consistency within this of the best seen qualifies
@@ -39,7 +43,8 @@ class GanConfig:
     collapse_std: float = 0.02  # an epoch whose generated/real std ratio is below this counts as collapsed
     collapse_epochs: int = 20  # consecutive collapsed (or D-saturated) epochs that stop the run
     threads: int = 0  # torch and BLAS threads while training (0: leave as they are)
-    device: str = "cpu"
+    device: str = "cpu"  # cpu or cuda
+    folds: tuple[str, ...] = ()  # only these folds of the stage-1 run; () = all
 
     def __post_init__(self) -> None:
         if self.arch not in ("linear", "mlp"):

@@ -99,11 +99,6 @@ class _Steps:
         self.protocol, self.align_cfg, self.gan_cfg, self.aug_cfg = stage_configs(
             config.align, config.gan, config.augment, source
         )
-        seed = config.run.seed
-        from misgan.config import replace
-
-        self.align_cfg = replace(self.align_cfg, seed=seed) if "seed" not in config.align else self.align_cfg
-        self.gan_cfg = replace(self.gan_cfg, seed=seed) if "seed" not in config.gan else self.gan_cfg
         self.run_dir = config.run_dir
         self.gan_dir = self.run_dir / "gan"
         self.manifest: Any = None  # read by `read_corpus` at the start of every run
@@ -252,15 +247,13 @@ class _Steps:
 
     def do_augment(self) -> dict[str, Any]:
         from misgan.augmentation.evaluate import run_augment
-        from misgan.config import replace, to_dict
+        from misgan.config import replace
         from misgan.features.store import open_store
         from misgan.runs import JsonlLog
 
-        cfg = self.aug_cfg
+        cfg = self.aug_cfg  # its seed and gan settings default to run.seed and the gan section (the loader)
         cfg = replace(
             cfg,
-            seed=cfg.seed if "seed" in self.config.augment else self.config.run.seed,
-            gan={**to_dict(self.gan_cfg), **cfg.gan},
             gan_run=cfg.gan_run or str(self.gan_dir),
             folds=cfg.folds or tuple(self.fold_names()),
         )
