@@ -8,12 +8,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
+from misgan.alignment.losses import class_weights_from_labels
 from misgan.augmentation.augmenters import balance_labels, make_augmenter
 from misgan.augmentation.classifier import (
     AugmentError,
     ClassifierConfig,
     FoldData,
-    class_weight_vector,
     evaluate_multimodal,
     evaluate_unimodal,
     project_text,
@@ -84,7 +84,7 @@ def test_early_stopping_keeps_best_validation_epoch():
 
 
 def test_class_weights_hand_computed():
-    w = class_weight_vector(np.array([0, 0, 0, 1]), 3)
+    w = class_weights_from_labels(np.array([0, 0, 0, 1]), 3)
     # inverse counts 1/3 and 1, normalised to mean 1 over the two present classes; absent class 0
     np.testing.assert_allclose(w, [0.5, 1.5, 0.0])
 

@@ -16,6 +16,7 @@ Early stopping on the validation speakers (Fold.valid), CE or UAR; the best epoc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,9 +101,9 @@ def train_fold(
     `log` (optional) gets one dict per epoch via `.write`; `progress` None shows a bar only on a TTY."""
     import torch
     from torch import nn
-    from tqdm.auto import tqdm
 
     from misgan.alignment.losses import class_weights_from_labels, cross_entropy
+    from misgan.training import BestState, JsonlLogger, Progress, fit
 
     _check_inputs(audio, text, y, fold)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
@@ -120,12 +121,12 @@ def train_fold(
     heads = make_heads(config.h_dim, n_classes, text.shape[1], config.shared_dim)
     modules = nn.ModuleDict({"adapter": adapter, **heads})
     opt = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = class_weights_from_labels(y[fold.train], n_classes) if config.class_weights else None
+    weights = None
+    if config.class_weights:
+        weights = torch.as_tensor(class_weights_from_labels(y[fold.train], n_classes), dtype=torch.float32)
     valid_rows = fold.valid if len(fold.valid) else fold.train
-    history: list[dict[str, float]] = []
-    stopper = EarlyStopping(config.monitor, config.patience)
-    bar = tqdm(range(1, config.epochs + 1), desc=f"align {fold.name}", disable=_no_bar(progress), leave=False)
-    for epoch in bar:
+
+    def step(epoch: int) -> dict[str, Any]:
         modules.train()
         sums: dict[str, float] = {}
         for rows in batches(fold.train, config.batch_size, gen):
@@ -141,20 +142,32 @@ def train_fold(
             logits = heads["head_y"](adapter(x[valid_rows]))
             val_loss = float(cross_entropy(logits, yt[valid_rows], weights))
         record.update(val_uar=metrics.uar(y[valid_rows], logits.argmax(1).numpy()), val_ser=val_loss)
-        history.append(record)
-        if log is not None:
-            log.write(record)
-        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k not in ("fold", "epoch")})
-        if stopper.step(epoch, record["val_uar"], val_loss, modules):
-            break
-    bar.close()
-    stopper.restore(modules)
+        return record
+
+    best = BestState(modules, monitor_score(config.monitor), "max", trainable_only=True)
+    progress_bar = Progress(f"align {fold.name}", progress, leave=False)
+    callbacks = [JsonlLogger(log), progress_bar, best, early_stopping(best, config)]
+    history = fit(step, epochs=config.epochs, callbacks=callbacks).history
     modules.eval()
     with torch.no_grad():
         h = adapter(x)
     extras = {"audio_mean": a_mu, "audio_std": a_sd}
     extras.update({f"adapter.{k}": _np(v) for k, v in adapter.state_dict().items()})
-    return finish_fold(h, heads, text, y, fold, config, n_classes, extras, history, stopper.best_epoch)
+    return finish_fold(h, heads, text, y, fold, config, n_classes, extras, history, best.best_epoch)
+
+
+def monitor_score(monitor: str) -> Callable[[dict[str, Any]], tuple[float, float]]:
+    """Stage 1's validation score, higher is better: UAR then lower CE ("uar"), or the reverse ("loss")."""
+    if monitor == "uar":
+        return lambda r: (r["val_uar"], -r["val_ser"])
+    return lambda r: (-r["val_ser"], r["val_uar"])
+
+
+def early_stopping(best: Any, config: Any) -> Any:
+    """Stage 1 tolerates `config.patience` epochs without a better score and stops at the next one."""
+    from misgan.training import EarlyStopping
+
+    return EarlyStopping(best, patience=config.patience + 1, name=f"validation {config.monitor}")
 
 
 def make_heads(h_dim: int, n_classes: int, dim_t: int, shared_dim: int) -> nn.ModuleDict:
@@ -204,31 +217,6 @@ def batches(rows: np.ndarray, size: int, gen: torch.Generator) -> list[torch.Ten
     return out
 
 
-class EarlyStopping:
-    """Keeps the state of the best validation epoch; `step` says when patience has run out."""
-
-    def __init__(self, monitor: str, patience: int) -> None:
-        self.monitor, self.patience = monitor, patience
-        self.best: tuple[float, float] = (-float("inf"), -float("inf"))
-        self.best_epoch, self.stale = 0, 0
-        self.state: dict[str, Any] | None = None
-
-    def step(self, epoch: int, uar: float, loss: float, module: nn.Module) -> bool:
-        score = (uar, -loss) if self.monitor == "uar" else (-loss, uar)
-        if score > self.best:
-            self.best, self.best_epoch, self.stale = score, epoch, 0
-            # only trainable tensors change; frozen encoder weights need no copy
-            frozen = {k for k, p in module.named_parameters() if not p.requires_grad}
-            self.state = {k: v.detach().clone() for k, v in module.state_dict().items() if k not in frozen}
-            return False
-        self.stale += 1
-        return self.stale > self.patience
-
-    def restore(self, module: nn.Module) -> None:
-        if self.state is not None:
-            module.load_state_dict(self.state, strict=False)
-
-
 def finish_fold(
     h: torch.Tensor,
     heads: Any,
@@ -275,10 +263,6 @@ def _check_inputs(audio: np.ndarray, text: np.ndarray, y: np.ndarray, fold: Fold
             raise MisganError(f"align: fold {fold.name}: {name} features contain NaN or inf")
 
 
-def _no_bar(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress  # tqdm: disable=None hides the bar off a TTY
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32).copy()
 
@@ -288,24 +272,31 @@ def _fit_text_head(head: nn.Linear, h: torch.Tensor, t: torch.Tensor, config: An
     import torch
 
     from misgan.alignment.losses import info_nce
+    from misgan.training import fit
 
     if config.text_head == "lstsq":
-        ones = torch.ones(len(h), 1, dtype=torch.float64)
-        a = torch.cat([h.double(), ones], 1)
-        reg = config.ridge * len(h) * torch.eye(a.shape[1], dtype=torch.float64)
-        reg[-1, -1] = 0.0  # the bias is not penalised
-        sol = torch.linalg.solve(a.T @ a + reg, a.T @ t.double())  # (Dh + 1, Dt)
+        from sklearn.linear_model import Ridge
+
+        # sklearn's objective ||t - h·W' - b||² + alpha·||W||² (bias unpenalised) is the mean-squared one
+        # with L2 `config.ridge` scaled by the row count
+        fitted = Ridge(alpha=config.ridge * len(h)).fit(h.detach().double().numpy(), t.double().numpy())
         with torch.no_grad():
-            head.weight.copy_(sol[:-1].T.float())
-            head.bias.copy_(sol[-1].float())
+            head.weight.copy_(torch.from_numpy(np.atleast_2d(fitted.coef_)).float())
+            head.bias.copy_(torch.from_numpy(np.atleast_1d(fitted.intercept_)).float())
         return
     gen = torch.Generator().manual_seed(config.seed + 1)
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(config.text_head_epochs):
+
+    def step(epoch: int) -> dict[str, Any]:
         perm = torch.randperm(len(h), generator=gen)
+        total = 0.0
         for i in range(0, len(perm) - 1, config.batch_size):
             rows = perm[i : i + config.batch_size]
             loss = info_nce(t[rows], head(h[rows]), config.tau)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            total += float(loss.detach()) * len(rows)
+        return {"epoch": epoch, "text_head_loss": total / len(h)}
+
+    fit(step, epochs=config.text_head_epochs)

@@ -166,18 +166,19 @@ def finetune_fold(
 ) -> AlignResult:
     """Fine-tune a fresh copy of the audio encoder on `fold.train`; return h of every row and the heads."""
     import torch
-    from tqdm.auto import tqdm
 
     from misgan.alignment.adapter import (
-        EarlyStopping,
         batches,
+        early_stopping,
         finish_fold,
         make_heads,
+        monitor_score,
         stage1_losses,
         standardiser,
     )
     from misgan.alignment.losses import class_weights_from_labels
     from misgan.features.encoders import load_encoder
+    from misgan.training import BestState, JsonlLogger, Progress, fit
 
     device = _device(ft)
     torch.manual_seed(ft.seed)
@@ -200,14 +201,15 @@ def finetune_fold(
     if enc_params:
         groups.append({"params": enc_params, "lr": ft.head_lr if ft.lora else ft.encoder_lr})
     opt = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    weights = class_weights_from_labels(y[fold.train], n_classes).to(device) if config.class_weights else None
+    weights = None
+    if config.class_weights:
+        weights = torch.as_tensor(class_weights_from_labels(y[fold.train], n_classes), dtype=torch.float32)
+        weights = weights.to(device)
     crop = int(ft.max_seconds * backbone.enc.spec.sample_rate)
     valid_rows = fold.valid if len(fold.valid) else fold.train
     module = torch.nn.ModuleDict({"encoder": model, **heads})
-    stopper = EarlyStopping(config.monitor, config.patience)
-    history: list[dict[str, float]] = []
-    bar = tqdm(range(1, ft.epochs + 1), desc=f"finetune {fold.name}", disable=_no_bar(progress), leave=False)
-    for epoch in bar:
+
+    def step(epoch: int) -> dict[str, Any]:
         model.train()
         sums: dict[str, float] = {}
         opt.zero_grad()
@@ -228,23 +230,18 @@ def finetune_fold(
             logits = heads["head_y"](encode_rows(backbone, clips, valid_rows, ft.batch_size).to(device))
         record["val_uar"] = metrics.uar(y[valid_rows], logits.argmax(1).cpu().numpy())
         record["val_ser"] = float(torch.nn.functional.cross_entropy(logits, yt[valid_rows]))
-        history.append(record)
-        if log is not None:
-            log.write(record)
-        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k not in ("fold", "epoch")})
-        if stopper.step(epoch, record["val_uar"], record["val_ser"], module):
-            break
-    bar.close()
-    stopper.restore(module)
+        return record
+
+    # the encoder's frozen weights (LoRA) need no copy: only trainable tensors are kept
+    best = BestState(module, monitor_score(config.monitor), "max", trainable_only=True)
+    progress_bar = Progress(f"finetune {fold.name}", progress, leave=False)
+    callbacks = [JsonlLogger(log), progress_bar, best, early_stopping(best, config)]
+    history = fit(step, epochs=ft.epochs, callbacks=callbacks).history
     if save_to is not None:
         model.save_pretrained(save_to)
     h_all = encode_rows(backbone, clips, np.arange(len(y)), ft.batch_size)
     heads.to("cpu").eval()
-    return finish_fold(h_all, heads, text, y, fold, config, n_classes, {}, history, stopper.best_epoch)
-
-
-def _no_bar(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress
+    return finish_fold(h_all, heads, text, y, fold, config, n_classes, {}, history, best.best_epoch)
 
 
 def finetune_text(
@@ -256,6 +253,7 @@ def finetune_text(
 
     from misgan.alignment.adapter import batches
     from misgan.features.encoders import load_encoder
+    from misgan.training import fit
 
     device = _device(ft)
     torch.manual_seed(ft.seed)
@@ -268,8 +266,10 @@ def finetune_text(
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=ft.text_lr if ft.text_finetune == "full" else ft.head_lr)
     yt = torch.from_numpy(y).long().to(device)
-    for _ in range(ft.text_epochs):
+
+    def step(epoch: int) -> dict[str, Any]:
         model.train()
+        total = 0.0
         for rows in batches(fold.train, ft.batch_size, gen):
             inputs = {k: v.to(device) for k, v in enc.prepare([texts[int(r)] for r in rows]).items()}
             with _autocast(device):
@@ -280,5 +280,9 @@ def finetune_text(
             opt.zero_grad()
             loss.backward()
             opt.step()
+            total += float(loss.detach()) * len(rows)
+        return {"epoch": epoch, "text_loss": total / len(fold.train)}
+
+    fit(step, epochs=ft.text_epochs)
     model.eval()
     return np.concatenate([enc.encode(texts[s : s + 64]) for s in range(0, len(texts), 64)]).astype(np.float32)

@@ -22,32 +22,34 @@ if TYPE_CHECKING:
 DEFAULT_TAU = 0.07  # CLIP/CLAP's initial temperature; the paper does not state its value
 
 
-def class_weights_from_labels(y: np.ndarray | torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency class weights w_c ∝ 1 / n_c, normalised so the weights of the classes present
-    in `y` average 1 (a balanced set gets all ones). A class absent from `y` gets weight 0."""
-    import torch
+def class_weights_from_labels(y: np.ndarray | torch.Tensor, n_classes: int) -> np.ndarray:
+    """Inverse-frequency ("balanced") class weights w_c ∝ 1 / n_c (sklearn's `compute_class_weight`),
+    rescaled so the weights of the classes present in `y` average 1 (a balanced set gets all ones).
+    A class absent from `y` gets weight 0. The one class-weight recipe of stage 1 and stage 3."""
+    from sklearn.utils.class_weight import compute_class_weight
 
-    labels = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().flatten()
-    if labels.numel() == 0:
+    labels = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y).astype(np.int64).ravel()
+    if labels.size == 0:
         raise ValueError("class_weights_from_labels: no labels")
-    if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
+    if labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"class_weights_from_labels: labels must lie in [0, {n_classes - 1}]")
-    counts = torch.bincount(labels, minlength=n_classes).double()
-    present = counts > 0
-    w = torch.zeros(n_classes, dtype=torch.float64)
-    w[present] = 1.0 / counts[present]
-    w = w * (present.sum() / w.sum())
-    return w.float()
+    present = np.unique(labels)
+    w = np.zeros(n_classes)
+    w[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return w * (len(present) / w.sum())
 
 
 def cross_entropy(
-    logits: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None = None
+    logits: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | np.ndarray | None = None
 ) -> torch.Tensor:
     """Eq. 3: mean of -log softmax(logits)[y]. With `class_weights` w it is the weighted mean
     Σ_i w_{y_i}·ℓ_i / Σ_i w_{y_i} (torch's convention), so the scale does not depend on the batch mix."""
+    import torch
     import torch.nn.functional as F
 
-    weight = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
+    weight = None
+    if class_weights is not None:
+        weight = torch.as_tensor(class_weights, dtype=logits.dtype, device=logits.device)
     return F.cross_entropy(logits, y.long(), weight=weight)
 
 

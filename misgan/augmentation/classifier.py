@@ -12,14 +12,17 @@ GAN receive nothing else, and test rows are read once, after training (`FoldData
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from misgan.alignment.losses import class_weights_from_labels
 from misgan.augmentation.config import ClassifierConfig
 from misgan.errors import FoldError, MisganError
 from misgan.metrics import classification_metrics
+from misgan.training import BestState, EarlyStopping, fit
 
 
 class AugmentError(MisganError):
@@ -62,16 +65,6 @@ def _build(d_in: int, n_classes: int, config: ClassifierConfig) -> Any:
     return nn.Sequential(*layers)
 
 
-def class_weight_vector(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency weights normalised to mean 1 over the classes present (absent classes: 0)."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = np.zeros(n_classes)
-    present = counts > 0
-    w[present] = 1.0 / counts[present]
-    w[present] *= present.sum() / w[present].sum()
-    return w
-
-
 def train_classifier(
     x: np.ndarray,
     y: np.ndarray,
@@ -112,33 +105,15 @@ def train_classifier(
         with torch.no_grad():
             model[0].weight.copy_(torch.as_tensor(w, dtype=torch.float32))
             model[0].bias.copy_(torch.as_tensor(b, dtype=torch.float32))
-    weights = class_weight_vector(y, n_classes) if config.class_weights else np.ones(n_classes)
+    weights = class_weights_from_labels(y, n_classes) if config.class_weights else np.ones(n_classes)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    xv = yv = None
-    if valid is not None and len(valid[1]):
-        xv_np = np.asarray(valid[0], dtype=np.float32)
-        if mean is not None and scale is not None:
-            xv_np = (xv_np - mean) / scale
-        xv, yv = torch.from_numpy(xv_np), torch.as_tensor(np.asarray(valid[1], dtype=np.int64))
-        # the validation loss uses the training class weights' shape but its own balance
-        vw = class_weight_vector(np.asarray(valid[1], dtype=np.int64), n_classes) if config.class_weights else None
-        vloss_fn = torch.nn.CrossEntropyLoss(
-            weight=None if vw is None else torch.as_tensor(vw, dtype=torch.float32)
-        )
-
-    def val_loss() -> float:
-        model.eval()
-        with torch.no_grad():
-            return float(vloss_fn(model(xv), yv))
-
-    min_epochs = min(config.min_epochs, config.max_epochs)
-    best = val_loss() if xv is not None and min_epochs <= 0 else np.inf
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    best_epoch, stale, epoch = 0, 0, 0
     bs = max(1, config.batch_size)
-    for epoch in range(1, config.max_epochs + 1):
+    val_loss = _validation_loss(model, valid, mean, scale, n_classes, config.class_weights)
+    min_epochs = min(config.min_epochs, config.max_epochs)
+
+    def step(epoch: int) -> dict[str, Any]:
         model.train()
         order = torch.randperm(len(yt), generator=gen)
         for start in range(0, len(yt), bs):
@@ -146,23 +121,50 @@ def train_classifier(
             opt.zero_grad()
             loss_fn(model(xt[idx]), yt[idx]).backward()
             opt.step()
-        if xv is None:
-            continue
-        if epoch < min_epochs:
-            continue
-        current = val_loss()
-        if current < best - 1e-6:
-            best, best_epoch, stale = current, epoch, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if xv is None:
-        best_epoch = epoch
-    else:
-        model.load_state_dict(best_state)
-    return TrainedClassifier(model, mean, scale, best_epoch, epoch)
+        if val_loss is None or epoch < min_epochs:  # validation only on the epochs early stopping judges
+            return {"epoch": epoch}
+        return {"epoch": epoch, "val_loss": val_loss()}
+
+    if val_loss is None:
+        epochs = fit(step, epochs=config.max_epochs).epochs
+        return TrainedClassifier(model, mean, scale, epochs, epochs)
+    # the starting weights compete as epoch 0 when every epoch is judged
+    initial = val_loss() if min_epochs <= 0 else np.inf
+    best = BestState(model, "val_loss", "min", min_delta=1e-6, initial=initial, min_epochs=min_epochs)
+    epochs = fit(
+        step, epochs=config.max_epochs, callbacks=[best, EarlyStopping(best, patience=config.patience)]
+    ).epochs
+    return TrainedClassifier(model, mean, scale, best.best_epoch, epochs)
+
+
+def _validation_loss(
+    model: Any,
+    valid: tuple[np.ndarray, np.ndarray] | None,
+    mean: np.ndarray | None,
+    scale: np.ndarray | None,
+    n_classes: int,
+    class_weights: bool,
+) -> Callable[[], float] | None:
+    """The validation CE of `model` as a function (None without validation rows). The class weights have the
+    training weights' shape but the validation rows' own balance."""
+    import torch
+
+    if valid is None or not len(valid[1]):
+        return None
+    xv_np = np.asarray(valid[0], dtype=np.float32)
+    if mean is not None and scale is not None:
+        xv_np = (xv_np - mean) / scale
+    yv_np = np.asarray(valid[1], dtype=np.int64)
+    xv, yv = torch.from_numpy(xv_np), torch.as_tensor(yv_np)
+    vw = class_weights_from_labels(yv_np, n_classes) if class_weights else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=None if vw is None else torch.as_tensor(vw, dtype=torch.float32))
+
+    def val_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(loss_fn(model(xv), yv))
+
+    return val_loss
 
 
 # ---------------------------------------------------------------- fold data

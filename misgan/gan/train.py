@@ -1,42 +1,36 @@
-"""Stage 2: the MI-regularised InfoGAN on cached features (paper §3.2, eq. 8-14; §4.2.1).
+"""Stage 2: training the MI-regularised InfoGAN on arrays (paper §3.2, eq. 8-14; §4.2.1): `fit_gan`.
 
-    ĥ = G(z, c, t)                      z ~ N(0, I), c one-hot, t standardised text (eq. 8)
-    L_D  = BCE(D(x̃), λ)                 x̃ = λ·h + (1−λ)·ĥ, λ ~ Beta(α, α) per row (mixup, eq. 9)
-    L_G  = BCE(D(x̃), 1) + λ_y·L_Iy + λ_t·L_It                                     (eq. 14)
-    L_Iy = CE(softmax(W_y·ĥ + b_y), c)          frozen stage-1 head (eq. 10-11)
-    L_It = InfoNCE(t, W_t·ĥ + b_t)               frozen stage-1 head, raw t (eq. 12-13)
+    ĥ = G(z, c, t)       z ~ N(0, I), c one-hot, t standardised text (eq. 8)
+    eq. 9-14             `misgan.gan.losses.gan_losses` (D's BCE, with mixup; G's adversarial + MI terms)
 
-Eq. 14 writes min_G max_D V − λ_y·L_Iy − λ_t·L_It; since the L_I are *losses* (negative MI bounds), G
-minimises them: MI is maximised. Mixup (Zhang et al. 2017, §3.6 there): D sees only mixes of a real row
-and the generated row that shares its class (and, in "paired" mode, its text) and regresses the soft
-label λ; G gets the non-saturating target 1 on the same mixes, so its gradient is weighted by (1−λ).
-Without mixup it is the standard non-saturating GAN. The MI terms always use the pure ĥ.
+One epoch is `steps` full batches; the players alternate per batch (D, then G against the updated D). The
+epoch loop, the kept epoch (`misgan.gan.metrics.Selector` on the per-epoch evaluation of
+`misgan.gan.evaluation`), patience, NaN and collapse stops, progress and logging are `misgan.training.fit`
+with its callbacks.
 
 Text: G's input is t standardised with stage 1's statistics (`text_mean`, `text_std` in the heads dict,
 else the training rows'); the InfoNCE target is the raw t, because stage 1 trained W_t against raw text.
-Store and CLI glue: misgan/gan_run.py; networks, sampling, checkpoints: misgan/gan_models.py; metrics:
-misgan/gan_metrics.py.
+Cache glue: misgan.gan.run; networks, sampling, checkpoints: misgan.gan.models; metrics: misgan.gan.metrics.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from misgan.gan import metrics as gm
 from misgan.gan.config import TEXT_MODES, GanConfig
+from misgan.gan.evaluation import EvalSet, evaluate
+from misgan.gan.losses import gan_losses
 from misgan.gan.metrics import Selector
 from misgan.gan.models import GanError, Generator, generate, load_generator, save_generator
-
-if TYPE_CHECKING:
-    pass
+from misgan.training import BestState, Callback, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite, fit
 
 __all__ = [
+    "EvalSet",
     "GanConfig",
     "GanError",
     "GanResult",
@@ -44,10 +38,15 @@ __all__ = [
     "conditioning_text",
     "evaluate",
     "fit_gan",
+    "gan_losses",
     "generate",
     "load_generator",
     "save_generator",
 ]
+
+
+# what the step function sums per epoch (means in the record), from gan_losses
+LOSS_KEYS = ("d_loss", "g_adv", "l_iy", "l_it", "d_real", "d_fake")
 
 
 @dataclass
@@ -129,54 +128,6 @@ def _text_stats(heads: dict, t: np.ndarray | None, dt: int) -> tuple[np.ndarray,
     return t.mean(axis=0, dtype=np.float64).astype(np.float32), sd.astype(np.float32)
 
 
-class EvalSet:
-    """Fixed rows, labels, text and noise for the per-epoch evaluation, so curves are comparable."""
-
-    def __init__(self, h, y, t, config: GanConfig, split: str) -> None:
-        rng = np.random.default_rng(config.seed + 1)
-        keep = np.sort(rng.choice(len(h), len(h), replace=False)[: config.eval_rows])
-        self.h, self.y = h[keep], y[keep]
-        self.t = None if (t is None or not config.use_text) else t[keep]
-        self.split = split
-        self.seed = config.seed + 1
-        self.fd_ref = gm.FrechetReference.from_rows(self.h)  # the real side is fixed: prepare it once
-        self.cfd_ref = gm.ClassFrechetReference(self.h, self.y)
-        self.reference: dict[str, float] = {}  # the same metrics for real rows, to read the others against
-
-    def add_reference(self, heads: dict, h_train: np.ndarray | None) -> None:
-        """Head consistency and MI bound of the real evaluation rows; on validation rows also the FD
-        between real training rows and them (the distance real data itself has across speakers)."""
-        logits = self.h @ np.asarray(heads["W_y"]).T + np.asarray(heads["b_y"])
-        self.reference["real_consistency"] = gm.consistency(logits, self.y)["accuracy"]
-        self.reference["real_mi_bits"] = gm.mi_class_bound(logits, self.y)["mi_bits"]
-        if h_train is not None and len(h_train) >= 2:
-            self.reference["real_fd_train_vs_eval"] = self.fd_ref.distance(h_train)
-
-
-def evaluate(generator: Generator, heads: dict, ev: EvalSet, config: GanConfig, auc: bool = False) -> dict:
-    """Quality metrics of `generator` on the evaluation rows (see misgan.gan.metrics)."""
-    fake = generate(generator, ev.y, ev.t, ev.seed)
-    logits = fake @ np.asarray(heads["W_y"]).T + np.asarray(heads["b_y"])
-    mi = gm.mi_class_bound(logits, ev.y)
-    cons = gm.consistency(logits, ev.y)
-    out: dict[str, Any] = {
-        "mi_bits": mi["mi_bits"],
-        "h_c_bits": mi["h_c_bits"],
-        "mi_bits_per_class": mi["per_class"],
-        "consistency": cons["accuracy"],
-        "consistency_per_class": cons["per_class"],
-        "std_ratio": gm.std_ratio(ev.h, fake),
-        "fd": ev.fd_ref.distance(fake),
-        "cfd": ev.cfd_ref.distance(fake, ev.y),
-    }
-    if ev.t is not None:
-        t_hat = fake @ np.asarray(heads["W_t"]).T + np.asarray(heads["b_t"])
-        out["infonce_bits"] = gm.infonce_bound(ev.t, t_hat, config.tau, config.batch_size)["infonce_bits"]
-    if auc:
-        out["auc_real_vs_fake"] = gm.real_vs_fake_auc(ev.h, fake, seed=config.seed)
-    return out
-
-
 def fit_gan(
     h_train: np.ndarray,
     y_train: np.ndarray,
@@ -222,9 +173,7 @@ def _train(
 ) -> GanResult:
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
 
-    from misgan.alignment.losses import cross_entropy, info_nce
     from misgan.gan.models import Discriminator, FrozenHeads, init_output_from_data
     from misgan.runs import seed_everything
 
@@ -266,18 +215,14 @@ def _train(
         ev = EvalSet(h_train, y_train, t_train, config, "train")
     ev.add_reference(heads, h_train if ev.split == "valid" else None)
 
-    history: list[dict[str, Any]] = []
-    selector = Selector(config.select_by, config.select_tolerance, ev.reference["real_consistency"])
-    best_state, best_epoch, best_metrics, stale, bad_epochs, stopped = None, 0, {}, 0, 0, ""
-    bar = tqdm(range(1, config.epochs + 1), desc=desc, disable=None if progress is None else not progress)
-    for epoch in bar:
+    def step(epoch: int) -> dict[str, Any]:
         G.train()
         D.train()
         t0 = time.perf_counter()
         perm = torch.cat([torch.randperm(n, generator=gen, device=dev) for _ in range(passes)])
         lam_all = torch.from_numpy(rng.beta(config.mixup_alpha, config.mixup_alpha, (steps, b)).astype(np.float32))
         lam_all = lam_all.to(dev)
-        sums = torch.zeros(6, device=dev)  # d_loss, g_adv, l_iy, l_it, d_real, d_fake (summed on device)
+        sums = torch.zeros(len(LOSS_KEYS), device=dev)  # summed on the device: one sync per epoch
         for s in range(steps):
             rows = perm[s * b : (s + 1) * b]
             h, yb = h_all[rows], y_all[rows]
@@ -291,97 +236,77 @@ def _train(
                     rows_t = rows
                 t_raw, t_in = t_raw_all[rows_t], t_std_all[rows_t]
             fake = G(z, onehot_all[rows], t_in)
-            # D step (eq. 9 with mixup soft labels)
-            if config.mixup:
-                lam = lam_all[s].unsqueeze(1)
-                d_out = D(lam * h + (1 - lam) * fake.detach())
-                d_loss = F.binary_cross_entropy_with_logits(d_out, lam_all[s])
-                d_real_logit, d_fake_logit = D(h).detach(), D(fake.detach()).detach()
-            else:
-                d_real_logit, d_fake_logit = D(h), D(fake.detach())
-                d_loss = F.binary_cross_entropy_with_logits(
-                    d_real_logit, torch.ones_like(d_real_logit)
-                ) + F.binary_cross_entropy_with_logits(d_fake_logit, torch.zeros_like(d_fake_logit))
+            lam = lam_all[s] if config.mixup else None
+            # the players alternate: D's step (eq. 9), then G's (eq. 14) against the updated D
+            d_out = gan_losses(D, frozen, h, fake, yb, t_raw, lam, config, part="D")
             opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            d_out["d_loss"].backward()
             opt_d.step()
-            # G step (eq. 14): non-saturating adversarial term + MI losses through the frozen heads
-            g_in = lam * h + (1 - lam) * fake if config.mixup else fake
-            g_logit = D(g_in)
-            g_adv = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-            g_loss = g_adv
-            l_iy = l_it = torch.zeros((), device=dev)
-            if config.use_mi:
-                l_iy = cross_entropy(frozen.class_logits(fake), yb)
-                g_loss = g_loss + config.lambda_y * l_iy
-                if config.use_text:
-                    l_it = info_nce(t_raw, frozen.text_projection(fake), config.tau)
-                    g_loss = g_loss + config.lambda_t * l_it
+            g_out = gan_losses(D, frozen, h, fake, yb, t_raw, lam, config, part="G")
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_out["g_loss"].backward()
             opt_g.step()
             with torch.no_grad():
-                sums += torch.stack(
-                    [
-                        d_loss.detach(),
-                        g_adv.detach(),
-                        l_iy.detach(),
-                        l_it.detach(),
-                        torch.sigmoid(d_real_logit).mean(),
-                        torch.sigmoid(d_fake_logit).mean(),
-                    ]
-                )
-        train_s = time.perf_counter() - t0
+                both = {**d_out, **g_out}
+                sums += torch.stack([both[k].detach() for k in LOSS_KEYS])
+        record: dict[str, Any] = {"epoch": epoch, "steps": steps, "batch": b, "train_s": time.perf_counter() - t0}
         means = (sums / steps).tolist()
-        record: dict[str, Any] = {"epoch": epoch, "steps": steps, "batch": b, "train_s": train_s}
-        record.update(zip(("d_loss", "g_adv", "l_iy", "l_it", "d_real", "d_fake"), means, strict=True))
-        finite = all(math.isfinite(v) for v in means) and all(
-            bool(torch.isfinite(p).all()) for p in G.parameters()
-        )
-        if finite:
+        record.update(zip(LOSS_KEYS, means, strict=True))
+        if all(math.isfinite(v) for v in means) and all(bool(torch.isfinite(p).all()) for p in G.parameters()):
             t1 = time.perf_counter()
             G.eval()
             record.update(evaluate(G, heads, ev, config))
             record["eval_s"] = time.perf_counter() - t1
-        history.append(record)
-        if log is not None:
-            log.write(record)
-        if not finite:
-            stopped = f"diverged at epoch {epoch}: a loss or a generator weight is NaN/inf"
-            break
-        bar.set_postfix(
-            D=f"{record['d_loss']:.3f}",
-            G=f"{record['g_adv']:.3f}",
-            MI=f"{record['mi_bits']:.2f}b",
-            acc=f"{record['consistency']:.2f}",
-        )
-        if selector.offer(record):
-            best_epoch, stale = epoch, 0
-            best_state = copy.deepcopy(G.state_dict())
-            best_metrics = {k: v for k, v in record.items() if k not in ("epoch", "train_s", "eval_s")}
-        else:
-            stale += 1
-        saturated = record["d_real"] > 0.99 and record["d_fake"] < 0.01
-        bad_epochs = bad_epochs + 1 if (record["std_ratio"] < config.collapse_std or saturated) else 0
-        if bad_epochs >= config.collapse_epochs:
-            why = "generated std collapsed" if record["std_ratio"] < config.collapse_std else "D saturated"
-            stopped = f"diverged at epoch {epoch}: {why} for {bad_epochs} epochs"
-            break
-        if config.patience and stale >= config.patience:
-            stopped = f"early stop at epoch {epoch}: no better {config.select_by} for {stale} epochs"
-            break
-    bar.close()
-    if best_state is None:
-        raise GanError(f"gan: {stopped or 'training failed'}; no epoch produced a usable generator")
-    G.load_state_dict(best_state)
+        return record
+
+    selector = Selector(config.select_by, config.select_tolerance, ev.reference["real_consistency"])
+    best = BestState(G, selector)
+    callbacks = [
+        JsonlLogger(log),
+        StopOnNonFinite(LOSS_KEYS, [G], "a loss or a generator weight is NaN/inf"),
+        Progress(desc, progress, postfix=_postfix),
+        best,
+        Collapse(config),
+        EarlyStopping(best, patience=config.patience or None, name=config.select_by),
+    ]
+    run = fit(step, epochs=config.epochs, callbacks=callbacks)
+    if best.state is None:
+        raise GanError(f"gan: {run.stopped or 'training failed'}; no epoch produced a usable generator")
     G = G.cpu().eval()
     final = evaluate(G, heads, ev, config, auc=True)
+    best_metrics = {k: v for k, v in (best.best_record or {}).items() if k not in ("epoch", "train_s", "eval_s")}
     metrics = {
         **best_metrics,
         **final,
         **ev.reference,
-        "best_epoch": best_epoch,
+        "best_epoch": best.best_epoch,
         "eval_split": ev.split,
-        "stopped": stopped,
+        "stopped": run.stopped,
     }
-    return GanResult(G, history, metrics, best_epoch, stopped, config)
+    return GanResult(G, run.history, metrics, best.best_epoch, run.stopped, config)
+
+
+def _postfix(record: dict[str, Any]) -> dict[str, str]:
+    return {
+        "D": f"{record['d_loss']:.3f}",
+        "G": f"{record['g_adv']:.3f}",
+        "MI": f"{record['mi_bits']:.2f}b",
+        "acc": f"{record['consistency']:.2f}",
+    }
+
+
+class Collapse(Callback):
+    """Stops after `collapse_epochs` epochs in a row with the generated spread below `collapse_std` (of the
+    real one) or a saturated D (it tells every real and generated row apart)."""
+
+    def __init__(self, config: GanConfig) -> None:
+        self.min_std, self.epochs, self.bad = config.collapse_std, config.collapse_epochs, 0
+
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> str | None:
+        collapsed = record["std_ratio"] < self.min_std
+        saturated = record["d_real"] > 0.99 and record["d_fake"] < 0.01
+        self.bad = self.bad + 1 if (collapsed or saturated) else 0
+        if self.bad < self.epochs:
+            return None
+        why = "generated std collapsed" if collapsed else "D saturated"
+        return f"diverged at epoch {epoch}: {why} for {self.bad} epochs"

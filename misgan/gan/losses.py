@@ -1,0 +1,105 @@
+"""Eq. 9-14 of the paper, the objective of the MI-regularised InfoGAN, as one function: `gan_losses`.
+
+    V(D, G) = E[log D(h)] + E[log(1 − D(ĥ))]                  eq. 9 (D maximises, as BCE with logits)
+    L_Iy    = CE(softmax(W_y·ĥ + b_y), c)                      eq. 10-11, frozen stage-1 head
+    L_It    = InfoNCE(t, W_t·ĥ + b_t)                           eq. 12-13, frozen stage-1 head, raw t
+    min_G max_D  V − λ_y·L_Iy − λ_t·L_It                        eq. 14
+
+The L_I are *losses* (negative MI bounds), so G minimises them and MI is maximised: G's loss is the
+non-saturating adversarial term plus λ_y·L_Iy + λ_t·L_It. With mixup (§4.2.1; Zhang et al. 2017, §3.6) D
+sees x̃ = λ·h + (1−λ)·ĥ, with ĥ the generated row of the same class (and text), and regresses the soft label
+λ; G gets the target 1 on the same mixes. The MI terms always use the pure ĥ.
+
+Training alternates the players (D steps first, then G against the updated D), so the step function asks
+for one player's losses at a time (`part="D"`, then `part="G"`); `part="both"` gives every term with the
+same D (what the equations state; used by tests and diagnostics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from misgan.alignment import losses as stage1
+
+PARTS = ("D", "G", "both")
+
+
+def gan_losses(
+    D: torch.nn.Module,
+    heads: Any,
+    h: torch.Tensor,
+    fake: torch.Tensor,
+    c: torch.Tensor,
+    t: torch.Tensor | None,
+    lam: torch.Tensor | None,
+    config: Any,
+    part: str = "both",
+) -> dict[str, torch.Tensor]:
+    """Eq. 9-14 on one batch of real rows `h` and generated rows `fake` = G(z, c, t) (row i of each shares
+    class c_i and text t_i).
+
+    heads: `FrozenHeads` (class_logits = W_y·ĥ + b_y, text_projection = W_t·ĥ + b_t); t: raw text (B, Dt)
+    or None without text; lam: the per-row mixup weights (B,) when `config.mixup`, else None.
+    Returns for D: d_loss, d_real and d_fake (D's mean probability on real and generated rows, detached);
+    for G: g_loss = g_adv + λ_y·l_iy + λ_t·l_it and its parts (a term that is switched off is 0)."""
+    if part not in PARTS:
+        raise ValueError(f"gan_losses: part must be one of {', '.join(PARTS)} (got {part!r})")
+    out: dict[str, torch.Tensor] = {}
+    if part in ("D", "both"):
+        out.update(_discriminator(D, h, fake.detach(), lam, config.mixup))
+    if part in ("G", "both"):
+        out.update(_generator(D, heads, h, fake, c, t, lam, config))
+    return out
+
+
+def _discriminator(
+    D: torch.nn.Module, h: torch.Tensor, fake: torch.Tensor, lam: torch.Tensor | None, mixup: bool
+) -> dict[str, torch.Tensor]:
+    """Eq. 9 from D's side: BCE(D(h), 1) + BCE(D(ĥ), 0), or with mixup BCE(D(λh + (1−λ)ĥ), λ)."""
+    if mixup:
+        if lam is None:
+            raise ValueError("gan_losses: mixup needs the per-row weights lam")
+        d_out = D(lam.unsqueeze(1) * h + (1 - lam.unsqueeze(1)) * fake)
+        d_loss = F.binary_cross_entropy_with_logits(d_out, lam)
+        real_logit, fake_logit = D(h).detach(), D(fake).detach()  # monitoring only
+    else:
+        real_logit, fake_logit = D(h), D(fake)
+        d_loss = F.binary_cross_entropy_with_logits(
+            real_logit, torch.ones_like(real_logit)
+        ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    return {
+        "d_loss": d_loss,
+        "d_real": torch.sigmoid(real_logit.detach()).mean(),
+        "d_fake": torch.sigmoid(fake_logit.detach()).mean(),
+    }
+
+
+def _generator(
+    D: torch.nn.Module,
+    heads: Any,
+    h: torch.Tensor,
+    fake: torch.Tensor,
+    c: torch.Tensor,
+    t: torch.Tensor | None,
+    lam: torch.Tensor | None,
+    config: Any,
+) -> dict[str, torch.Tensor]:
+    """Eq. 14 from G's side: the non-saturating adversarial term and the MI losses through frozen heads."""
+    if config.mixup:
+        lam_col = lam.unsqueeze(1)  # type: ignore[union-attr]
+        g_logit = D(lam_col * h + (1 - lam_col) * fake)
+    else:
+        g_logit = D(fake)
+    g_adv = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+    g_loss = g_adv
+    l_iy = l_it = torch.zeros((), device=fake.device)
+    if config.use_mi:
+        l_iy = stage1.cross_entropy(heads.class_logits(fake), c)  # eq. 11
+        g_loss = g_loss + config.lambda_y * l_iy
+        if config.use_text:
+            l_it = stage1.info_nce(t, heads.text_projection(fake), config.tau)  # eq. 13
+            g_loss = g_loss + config.lambda_t * l_it
+    return {"g_loss": g_loss, "g_adv": g_adv, "l_iy": l_iy, "l_it": l_it}
