@@ -1,8 +1,10 @@
-"""Stage-3 driver on a feature cache: results.json contents, statistics, fold leakage, the CLI."""
+"""Stage-3 driver on a feature cache: results.json contents, statistics, fold leakage, run folders, the CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,24 +14,37 @@ from sklearn.linear_model import LogisticRegression
 from store_fixtures import make_feature_store
 from typer.testing import CliRunner
 
+from misgan.alignment.config import AlignConfig
 from misgan.augmentation.classifier import AugmentError, ClassifierConfig
-from misgan.augmentation.evaluate import AugmentConfig, run_augment
+from misgan.augmentation.evaluate import AugmentConfig, augment
 from misgan.config import to_dict
 from misgan.data.folds import make_folds
 from misgan.features.store import open_store, store_from_arrays
 from misgan.gan.config import GanConfig
+from misgan.io import read_json
+from misgan.runs import StageRun, default_run_dir, run_key
 
 torch.set_num_threads(1)
 GAN = GanConfig(epochs=4, patience=0, batch_size=64, threads=1)
 FAST = ClassifierConfig(max_epochs=40, patience=10)
+STAGE1 = AlignConfig(h_dim=8, epochs=3, batch_size=32, patience=2)
 
 
-def write_stage1_folds(store, poison_speaker: str | None = None) -> list[str]:
-    """Fold groups as stage 1 writes them, with h = the audio features and heads fitted by scikit-learn
-    (fast and independent of misgan.alignment.adapter). The config attrs let --ablation re-train stage 1."""
+def write_stage1_run(store, config: AlignConfig = STAGE1, root: str | Path = "runs") -> StageRun:
+    """An align run as misgan.alignment.run writes it (same key and folds), with h = the audio features
+    and heads fitted by scikit-learn (fast and independent of misgan.alignment.adapter)."""
     meta = store.meta()
-    folds = make_folds(meta, "loso-speaker", valid_fraction=0.25)
+    folds = make_folds(meta, config.protocol, k=config.k, seed=config.seed)
     audio, text, y = store.read("audio"), store.read("text"), store.labels
+    key = run_key("align", store.fingerprint, config)
+    run = StageRun.create(
+        default_run_dir(store.path, "align", key, root),
+        kind="align",
+        key=key,
+        cache=store.path,
+        cache_fingerprint=store.fingerprint,
+        config=config,
+    )
     for f in folds:
         lr = LogisticRegression(max_iter=300).fit(audio[f.train], y[f.train])
         sol = np.linalg.lstsq(np.c_[audio[f.train], np.ones(len(f.train))], text[f.train], rcond=None)[0]
@@ -43,9 +58,23 @@ def write_stage1_folds(store, poison_speaker: str | None = None) -> list[str]:
             "valid_idx": f.valid,
             "test_idx": f.test,
         }
-        config = {"h_dim": 8, "epochs": 3, "batch_size": 32, "patience": 2}
-        store.write_fold(f.name, arrays, {"config": config, "baseline": {"uar": 0.5, "wa": 0.5, "macro_f1": 0.5}})
-    return [f.name for f in folds]
+        attrs = {"config": to_dict(config), "baseline": {"uar": 0.5, "wa": 0.5, "macro_f1": 0.5}}
+        run.write_fold(f.name, arrays, attrs)
+    run.finish({})
+    return run
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """sha256 of every file under `path` (a cache must be byte-identical after the stages read it)."""
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(path).rglob("*"))
+        if p.is_file()
+    }
+
+
+def without_timing(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k != "timing"}
 
 
 @pytest.fixture(autouse=True)
@@ -58,13 +87,26 @@ def _no_auc(monkeypatch):
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # run folders go to ./runs
     st = make_feature_store(tmp_path / "c.zarr", n_speakers=4, per_class=6, da=12, dt=6, separable=True)
-    write_stage1_folds(st)
+    write_stage1_run(st)
     return open_store(tmp_path / "c.zarr")
 
 
-def test_run_augment_compare_ablation_multimodal(store, tmp_path):
+def refuse_gan_training(monkeypatch) -> None:
+    import misgan.gan.run
+    import misgan.gan.train
+
+    def refuse(*a, **k):
+        raise AssertionError("fit_gan must not run: the generators of a matching gan run exist")
+
+    monkeypatch.setattr(misgan.gan.train, "fit_gan", refuse)
+    monkeypatch.setattr(misgan.gan.run, "fit_gan", refuse)
+
+
+def test_augment_compare_ablation_multimodal(store, tmp_path):
+    before = tree_digest(store.path)
     cfg = AugmentConfig(
         methods=("none", "noise", "mixup", "smote", "cgan", "ours"),
         ablation=True,
@@ -76,19 +118,31 @@ def test_run_augment_compare_ablation_multimodal(store, tmp_path):
         gan=GAN,
         tsne_rows=40,
     )
-    res = run_augment(store, cfg, tmp_path / "run", progress=False)
-    saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert saved["summary"] == json.loads(json.dumps(res["summary"]))
+    lines: list[str] = []
+    out = augment(store.path, cfg, progress=False, echo=lines.append)
+    res = read_json(out.run_dir / "results.json")
+    assert out.kind == "augment" and not out.reused and out.summary["summary"] == res["summary"]
+    assert (out.run_dir / "report.md").is_file() and StageRun.open(out.run_dir).complete
     folds = res["folds"]
     assert len(folds) == 4 and res["seeds"] == [0, 1]
     variants = [r["variant"] for r in res["runs"]]
     per_job = 6 + 1 + 5  # methods, ours at ratio 0.5, ablation variants
     assert len(res["runs"]) == 4 * 2 * per_job
     assert variants.count("ablation:noalign") == 8
-    # the α=β=0 stage-1 folds were trained and stored for reuse
-    assert sorted(f for f in open_store(store.path).folds() if "@" in f) == sorted(f + "@noalign" for f in folds)
+    # one plain line per finished (fold, seed) job, UAR in percent per method
+    done = [line for line in lines if line.startswith("fold ")]
+    assert len(done) == 8 and all(" UAR % none " in line and " s)" in line for line in done)
+    # the α=β=0 stage 1 is a keyed align run (same settings otherwise); the cache is untouched
+    assert tree_digest(store.path) == before
+    na = StageRun.open(res["noalign_run"]["path"])
+    assert na.kind == "align" and (na.config["alpha"], na.config["beta"]) == (0.0, 0.0)
+    assert na.config["h_dim"] == STAGE1.h_dim and sorted(na.folds()) == sorted(folds)
+    # the generators come from a keyed gan run on the stage-1 run, trained here because none existed
+    gan = res["gan_run"]
+    assert gan["trained"] and StageRun.open(gan["path"]).upstream == {"align": res["align_run"]["key"]}
+    assert gan["config"]["epochs"] == GAN.epochs
     # mean ± std over folds of the seed-averaged fold UAR, recomputed by hand; Wilcoxon against none
-    by = {}
+    by: dict = {}
     for r in res["runs"]:
         if r["ratio"] == 1.0:
             by.setdefault(r["variant"], {}).setdefault(r["fold"], []).append(r["metrics"]["uar"])
@@ -115,13 +169,18 @@ def test_run_augment_compare_ablation_multimodal(store, tmp_path):
     assert res["gan_history"] and res["class_counts"][folds[0]]["after"] == [
         2 * v for v in res["class_counts"][folds[0]]["before"]
     ]
+    # the same call again is the same keyed run: reused, nothing retrained
+    again = augment(store.path, cfg, progress=False)
+    assert again.reused and again.run_dir == out.run_dir and again.key == out.key
 
 
 def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     """Poison the test speaker's features; every array an augmenter or the GAN receives must be clean."""
+    import misgan.gan.run
     from misgan.augmentation import augmenters
     from misgan.gan import train as gan
 
+    monkeypatch.chdir(tmp_path)
     base = make_feature_store(tmp_path / "a.zarr", n_speakers=4, per_class=5, da=8, dt=4)
     meta, audio, text = base.meta(), base.read("audio"), base.read("text")
     test_rows = meta["speaker"].to_numpy() == "spk00"
@@ -130,8 +189,7 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     meta = meta.drop(columns=["y"])
     meta["path"], meta["text"], meta["duration"] = "x.wav", "", 1.0
     st = store_from_arrays(tmp_path / "p.zarr", meta, audio, text, base.label_names)
-    write_stage1_folds(st)
-    st = open_store(tmp_path / "p.zarr")
+    write_stage1_run(st)
     seen = []
     real_train = gan.fit_gan
 
@@ -140,6 +198,7 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
         return real_train(h, y, t, heads, config, **kw)
 
     monkeypatch.setattr(gan, "fit_gan", spy_gan)
+    monkeypatch.setattr(misgan.gan.run, "fit_gan", spy_gan)  # the gan run trains "ours"
     for cls in (augmenters.NoiseAugmenter, augmenters.MixupAugmenter, augmenters.SmoteAugmenter):
         real_fit = cls.fit
 
@@ -149,7 +208,8 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
 
         monkeypatch.setattr(cls, "fit", spy_fit)
     cfg = AugmentConfig(methods=augmenters.METHODS, folds=("spk-spk00",), classifier=FAST, gan=GAN, tsne=False)
-    res = run_augment(st, cfg, tmp_path / "run", progress=False)
+    out = augment(tmp_path / "p.zarr", cfg, progress=False)
+    res = read_json(out.run_dir / "results.json")
     assert len(seen) >= 3 * 4 + 2 * 4
     assert all(np.abs(a).max() < 100 for a in seen)
     # ...while the evaluation did use them (the poisoned test rows give a degenerate score)
@@ -170,7 +230,7 @@ def test_balance_and_missing_folds_via_cli(store, tmp_path):
             "--balance",
             "--methods",
             "none,smote",
-            "--folds",
+            "--fold",
             "spk-spk01",
             "--run-dir",
             str(run),
@@ -208,23 +268,87 @@ def test_config_round_trips_through_yaml(tmp_path):
     assert to_dict(back) == to_dict(cfg)
 
 
-def test_gan_run_checkpoints_replace_training(store, tmp_path, monkeypatch):
-    from misgan.augmentation.evaluate import load_fold
-    from misgan.gan import train as gan
+def test_gan_then_augment_reuses_the_gan_run(store, tmp_path, monkeypatch):
+    """The README's order: `misgan gan` then `misgan augment` with the same settings. augment must find the
+    gan run by key (not retrain), say which run it used, and the report must name that run's settings."""
+    from misgan.gan.run import train_gan
 
-    fold = load_fold(store, "spk-spk02", store.read("text"), store.labels)
-    view = fold.train_view()
-    result = gan.fit_gan(view.h, view.y, view.t, view.heads, gan.GanConfig(epochs=2, patience=0))
-    gan.save_generator(tmp_path / "g" / "spk-spk02" / "generator.pt", result, fold="spk-spk02")
-
-    def refuse(*a, **k):
-        raise AssertionError("fit_gan must not run when --gan-run gives a checkpoint")
-
-    monkeypatch.setattr(gan, "fit_gan", refuse)
-    cfg = AugmentConfig(folds=("spk-spk02",), gan_run=str(tmp_path / "g"), classifier=FAST, tsne=False)
-    res = run_augment(store, cfg, tmp_path / "run", progress=False)
+    gcfg = GanConfig(epochs=2, patience=0, batch_size=64, threads=1, noise_dim=16)
+    trained = train_gan(store.path, gcfg, progress=False)
+    assert not trained.reused
+    refuse_gan_training(monkeypatch)
+    lines: list[str] = []
+    cfg = AugmentConfig(folds=("spk-spk02",), classifier=FAST, gan=gcfg, tsne=False)
+    out = augment(store.path, cfg, progress=False, echo=lines.append)
+    res = read_json(out.run_dir / "results.json")
+    assert Path(res["gan_run"]["path"]).resolve() == trained.run_dir.resolve()
+    assert res["gan_run"]["key"] == trained.key and res["gan_run"]["trained"] is False
+    assert any("found by key" in line and str(trained.run_dir) in line for line in lines)
+    assert StageRun.open(out.run_dir).upstream == {"align": res["align_run"]["key"], "gan": trained.key}
+    md = (out.run_dir / "report.md").read_text()
+    assert f"run {res['gan_run']['path']}" in md and "'noise_dim': 16" in md and "GAN settings: defaults" not in md
     assert [r["variant"] for r in res["runs"]] == ["none", "ours"]
-    assert res["runs"][1]["metrics"]["n_syn"] == len(view.y)
-    assert res["gan_history"]["spk-spk02"] == json.loads(json.dumps(result.history))  # from the checkpoint
+
+    # other gan settings have another key: augment says so and trains its own run (here: refused)
+    with pytest.raises(AssertionError, match="fit_gan must not run"):
+        augment(store.path, AugmentConfig(folds=("spk-spk02",), classifier=FAST, gan=GAN), progress=False)
+
+
+def test_explicit_gan_run_is_used_and_checked(store, tmp_path, monkeypatch):
+    from misgan.gan.run import train_gan
+
+    gcfg = GanConfig(epochs=2, patience=0, batch_size=64, threads=1, folds=("spk-spk02",))
+    given = train_gan(store.path, gcfg, tmp_path / "my-gan", progress=False)
+    refuse_gan_training(monkeypatch)
+    cfg = AugmentConfig(folds=("spk-spk02",), classifier=FAST, tsne=False)  # default gan settings: other key
+    out = augment(store.path, cfg, gan_run=given.run_dir, progress=False)
+    res = read_json(out.run_dir / "results.json")
+    assert res["gan_run"]["key"] == given.key and res["runs"][1]["metrics"]["n_syn"] > 0
+    assert res["gan_history"]["spk-spk02"]  # from the checkpoint
     with pytest.raises(AugmentError, match="no generator checkpoint"):
-        run_augment(store, AugmentConfig(folds=("spk-spk01",), gan_run=str(tmp_path / "g")), tmp_path / "r2")
+        augment(store.path, AugmentConfig(folds=("spk-spk01",)), gan_run=given.run_dir, progress=False)
+
+
+def test_changed_stage1_config_uses_another_align_run(store, tmp_path):
+    """A new stage-1 run (other settings) is what augment uses next: another align key, another α=β=0
+    variant, another augment run; nothing of the first is reused."""
+    cfg = AugmentConfig(
+        methods=("none",), ablation=True, folds=("spk-spk01",), classifier=FAST, gan=GAN, tsne=False
+    )
+    first_out = augment(store.path, cfg, progress=False)
+    first = read_json(first_out.run_dir / "results.json")
+    other = write_stage1_run(open_store(store.path), AlignConfig(h_dim=6, epochs=3, batch_size=32, patience=2))
+    second_out = augment(store.path, cfg, progress=False)
+    second = read_json(second_out.run_dir / "results.json")
+    assert second["align_run"]["key"] == other.key != first["align_run"]["key"]
+    assert second["noalign_run"]["key"] != first["noalign_run"]["key"]
+    assert StageRun.open(second["noalign_run"]["path"]).config["h_dim"] == 6
+    assert not second_out.reused and second_out.key != first_out.key and second_out.run_dir != first_out.run_dir
+
+
+def test_augment_resumes_per_fold_with_identical_results(store, tmp_path, monkeypatch):
+    import misgan.augmentation.evaluate as ev
+
+    cfg = AugmentConfig(methods=("none", "smote"), seeds=2, classifier=FAST, tsne=False)
+    whole = read_json(augment(store.path, cfg, tmp_path / "whole", progress=False).run_dir / "results.json")
+
+    real_job, calls = ev._job, []
+
+    def dies_on_third(*a, **k):
+        calls.append((a[0].name, a[1]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_job(*a, **k)
+
+    monkeypatch.setattr(ev, "_job", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        augment(store.path, cfg, tmp_path / "parts", progress=False)
+    calls.clear()
+    monkeypatch.setattr(ev, "_job", lambda *a, **k: (calls.append((a[0].name, a[1])), real_job(*a, **k))[1])
+    lines: list[str] = []
+    out = augment(store.path, cfg, tmp_path / "parts", progress=False, echo=lines.append)
+    assert len(calls) == 4 * 2 - 2 and ("spk-spk00", 0) not in calls and ("spk-spk00", 1) not in calls
+    assert any("2 job(s) kept, 6 to do" in line for line in lines)
+    resumed = read_json(out.run_dir / "results.json")
+    assert without_timing(resumed)["runs"] == without_timing(whole)["runs"]
+    assert resumed["summary"] == whole["summary"]

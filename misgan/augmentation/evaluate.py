@@ -103,7 +103,8 @@ def augment(
         seeds = [config.seed + i for i in range(config.seeds)]
         todo = [(f, s) for f in folds for s in seeds if not run.has_fold(job_name(f, s))]
         if len(todo) < len(folds) * len(seeds):
-            say(f"augment: resuming {run.path}: {len(folds) * len(seeds) - len(todo)} job(s) done, {len(todo)} to do")
+            done = len(folds) * len(seeds) - len(todo)
+            say(f"augment: resuming {run.path}: {done} job(s) kept, {len(todo)} to do")
         first = (folds[0], seeds[0])
         for fold_name, seed in _bar(todo, progress):
             fold = inputs.load_fold(align, fold_name, text, y, len(label_names))
@@ -194,8 +195,9 @@ def _job(
         job["tsne"] = tsne_embedding(view, ours[0], config.tsne_rows, seed)
     if config.multimodal and ours is not None:
         _, x_syn, y_syn, t_syn = ours
+        mm = _mm_config(config)
         for augmented in (False, True):
-            cols = evaluate_multimodal(fold, x_syn if augmented else None, y_syn, t_syn, _mm_config(config), seed=seed)
+            cols = evaluate_multimodal(fold, x_syn if augmented else None, y_syn, t_syn, mm, seed=seed)
             job["multimodal"].append({"fold": fold.name, "seed": seed, "augmented": augmented, **cols})
     if ablation is not None:
         job["runs"].extend(ablation.run(fold, labels, seed, job["runs"]))

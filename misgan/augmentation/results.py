@@ -1,0 +1,106 @@
+"""results.json of a stage-3 run: one record per (fold, seed, variant, ratio) score, assembled from the
+per-job records kept in the run folder (so a resumed run's results equal an uninterrupted one's).
+
+Every record in results["runs"] is {"fold", "seed", "variant", "ratio", "metrics"}; `misgan.metrics.summarise`
+turns them into the tables (mean ± std over folds of the seed-averaged fold score, Wilcoxon and bootstrap
+against the matching no-augmentation run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from misgan.io import to_jsonable, write_json
+
+ABLATION_TITLES = {
+    "full": "Full model",
+    "noalign": "Without cross-modal alignment",
+    "noalign_notext": "Without cross-modal alignment & text embedding",
+    "noalign_nomi": "Without cross-modal alignment & mutual information maximization",
+    "noalign_noaug": "Without cross-modal alignment & data augmentation",
+}
+METHOD_TITLES = {
+    "none": "No augmentation",
+    "noise": "Gaussian noise",
+    "mixup": "Mixup",
+    "smote": "SMOTE",
+    "cgan": "Label-conditional GAN (no MI, no text)",
+    "ours": "Ours (MI-regularised InfoGAN, text-conditioned)",
+}
+
+
+def record(fold: str, seed: int, variant: str, ratio: float, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"fold": fold, "seed": seed, "variant": variant, "ratio": ratio, "metrics": metrics}
+
+
+def job_name(fold: str, seed: int) -> str:
+    """The name a finished (fold, seed) job is kept under in the run folder."""
+    return f"{fold}.seed{seed}"
+
+
+def assemble(head: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """results.json from its header and the jobs' records, in job order (folds, then seeds)."""
+    from misgan.metrics import summarise
+
+    results: dict[str, Any] = {
+        **head,
+        "runs": [],
+        "multimodal": [],
+        "stage1_baseline": {},
+        "class_counts": {},
+        "gan_history": {},
+        "timing": {},
+    }
+    for job in jobs:
+        fold = job["fold"]
+        results["runs"].extend(job["runs"])
+        results["multimodal"].extend(job.get("multimodal") or [])
+        results["stage1_baseline"].setdefault(fold, job.get("stage1_baseline"))
+        results["class_counts"].setdefault(fold, job["class_counts"])
+        if job.get("gan_history") is not None:
+            results["gan_history"].setdefault(fold, job["gan_history"])
+        if job.get("tsne") and "tsne" not in results:
+            results["tsne"] = job["tsne"]
+        for method, seconds in (job.get("timing") or {}).items():
+            results["timing"][method] = results["timing"].get(method, 0.0) + seconds
+    results["timing"]["total_s"] = sum(float(j.get("seconds", 0.0)) for j in jobs)
+    results = to_jsonable(results)  # the summary is computed from exactly what is written
+    results["summary"] = summarise(results)
+    return results
+
+
+def fold_line(job: dict[str, Any], main_ratio: float, seeds: int) -> str:
+    """One plain line per finished job: fold, UAR (%) per method, seconds."""
+    scores = [
+        f"{r['variant']} {100 * r['metrics']['uar']:.2f}"
+        for r in job["runs"]
+        if r["variant"] != "ours" or np.isclose(r["ratio"], main_ratio)
+    ]
+    seed = f" seed {job['seed']}" if seeds > 1 else ""
+    return f"fold {job['fold']}{seed}: UAR % {', '.join(scores)} ({job['seconds']:.1f} s)"
+
+
+def tsne_embedding(view: Any, aug: Any, rows: int, seed: int) -> dict[str, Any]:
+    """2-D t-SNE of real training features and as many generated ones (same labels), for Fig. 2."""
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    n = min(len(view.y), rows)
+    pick = np.sort(rng.choice(len(view.y), size=n, replace=False))
+    real, labels = view.h[pick], view.y[pick]
+    fake, _ = aug.sample(labels, seed + 104729)
+    x = np.concatenate([real, fake]).astype(np.float64)
+    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+    coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    return {
+        "coords": np.round(coords, 4).tolist(),
+        "labels": np.concatenate([labels, labels]).tolist(),
+        "source": ["real"] * n + ["generated"] * n,
+    }
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    return write_json(Path(run_dir) / "results.json", results)
