@@ -96,14 +96,15 @@ def load_config(
     data: dict[str, Any] = load_yaml(path) if path is not None else {}
     name = section or getattr(cls, "SECTION", None)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    if names == set(RUN_SECTIONS):  # the run config itself
-        data = run_sections(data, source)
-    elif is_run_config(data, cls):
+    extra = _expand(dict(overrides or {}))
+    if names == set(RUN_SECTIONS):
+        # the run config itself: options act as if written in the file (run.seed reaches the sections)
+        return build(cls, run_sections(_merge(data, extra), source), source, "", _paths(extra))
+    if is_run_config(data, cls):
         if name not in RUN_SECTIONS:
             raise ConfigError(f"{source}: a `misgan run` config has no section for {cls.__name__}")
         data = run_sections(data, source)[name]
-    extra = _expand(dict(overrides or {}))
-    prefix = f"{name}." if name and names != set(RUN_SECTIONS) else ""
+    prefix = f"{name}." if name else ""
     return build(cls, _merge(data, extra), source, name or "", _paths(extra, prefix))
 
 

@@ -70,9 +70,16 @@ def test_extract_argument_errors():
     assert res.exit_code == 2 and "nope.csv: manifest file not found" in res.output
 
 
-def test_info_lists_counts_failures_and_folds():
+def test_info_lists_counts_failures_and_runs():
+    from misgan.runs import StageRun, default_run_dir
+
     store = make_feature_store("s.zarr", n_speakers=3, per_class=2)
-    store.write_fold("spk00", {"h": np.zeros((store.n_rows, 2), np.float32)}, {"test_speakers": ["spk00"]})
+    key = "ab" * 32
+    run = StageRun.create(
+        default_run_dir(store.path, "align", key), kind="align", key=key, cache=store.path,
+        cache_fingerprint=store.fingerprint, config={},
+    )  # fmt: skip
+    run.write_fold("spk00", {"h": np.zeros((store.n_rows, 2), np.float32)}, {"test_speakers": ["spk00"]})
     store.close()
     res = _run("info", "s.zarr")
     assert res.exit_code == 0, res.output
@@ -81,7 +88,8 @@ def test_info_lists_counts_failures_and_folds():
     assert "per class    neutral 6, happy 6, sad 6, angry 6" in out
     assert "(3 speakers)" in out and "spk02" in out
     assert "audio        (24, 32) float32" in out and "text         (24, 16) float32" in out
-    assert "failures     0" in out and "folds        spk00" in out
+    assert "failures     0" in out and "runs         1 under runs/s" in out
+    assert f"align   {key[:12]}    1 folds  partial" in out
     res = _run("info", "missing.zarr")
     assert res.exit_code == 2 and "missing.zarr: feature cache not found" in res.output
 

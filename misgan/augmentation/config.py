@@ -28,7 +28,7 @@ class ClassifierConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     SECTION: ClassVar[str] = "augment"
-    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "gan_run", "save_noalign")
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "gan_run")
 
     methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
     ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
@@ -48,7 +48,6 @@ class AugmentConfig:
     # trains its own otherwise); the cgan comparison and the ablation GANs use them too
     gan: GanConfig = field(default_factory=GanConfig)
     gan_run: str | None = None  # stage-2 run folder with per-fold checkpoints (used instead of training)
-    save_noalign: bool = True  # keep the α=β=0 stage-1 folds (ablation) for reuse
     noise_sigma: float = 0.1
     mixup_alpha: float = 0.2
     smote_k: int = 5

@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: `[manifests/<corpus>.csv]` must not be read as markup
+    context_settings={"show_default": True},  # every option's default in --help
 )
 
 

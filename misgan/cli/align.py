@@ -6,108 +6,111 @@ from pathlib import Path
 
 import typer
 
-from misgan.cli.common import user_errors
+from misgan.alignment.config import AlignConfig, FinetuneConfig
+from misgan.cli.common import default, fold_echo, given, user_errors
 
+A = AlignConfig
 PROTOCOL_HELP = "loso-speaker | loso-session | split | kfold | file (with --fold-file)."
+FT = "--finetune: the encoder run's"
 
 
 def align(
+    ctx: typer.Context,
     cache: Path = typer.Option(..., "--cache", help="Feature cache (.zarr / .h5) from `misgan extract`."),
-    protocol: str = typer.Option("loso-speaker", "--protocol", help=PROTOCOL_HELP),
-    fold_file: Path | None = typer.Option(None, "--fold-file", help="Fold assignment for --protocol file."),
-    k: int = typer.Option(5, "--k", help="Number of folds for --protocol kfold."),
-    fold: list[str] | None = typer.Option(None, "--fold", help="Only this fold (repeatable)."),
     config: Path | None = typer.Option(
-        None, "--config", help="YAML with AlignConfig fields (or an `align:` section)."
+        None, "--config", help="YAML: AlignConfig fields, or a `misgan run` config (its align section)."
     ),
-    alpha: float | None = typer.Option(None, "--alpha", help="Weight of L_CL, eq. 5 [1]."),
-    beta: float | None = typer.Option(None, "--beta", help="Weight of L_MI, eq. 6 [1]."),
-    tau: float | None = typer.Option(None, "--tau", help="InfoNCE temperature [0.07]."),
-    symmetric: bool | None = typer.Option(None, "--symmetric/--one-way", help="Eq. 5 in CLAP's symmetric form."),
-    h_dim: int | None = typer.Option(None, "--h-dim", help="Width of h [256]."),
-    hidden: int | None = typer.Option(None, "--hidden", help="Adapter hidden width, 0 = linear [0]."),
-    dropout: float | None = typer.Option(None, "--dropout", help="Adapter dropout."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs per fold."),
-    batch_size: int | None = typer.Option(None, "--batch-size"),
-    lr: float | None = typer.Option(None, "--lr", help="Adam(W) learning rate."),
-    weight_decay: float | None = typer.Option(None, "--weight-decay"),
-    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience (epochs)."),
-    monitor: str | None = typer.Option(
-        None, "--monitor", help="Early stopping on validation 'loss' (CE) or 'uar' [loss]."
+    protocol: str = typer.Option(default(A, "protocol"), "--protocol", help=PROTOCOL_HELP),
+    fold_file: str | None = typer.Option(None, "--fold-file", help="Fold assignment for --protocol file."),
+    k: int = typer.Option(default(A, "k"), "--k", help="Number of folds for --protocol kfold."),
+    fold: list[str] | None = typer.Option(
+        None, "--fold", metavar="NAME", help="Only this fold (repeatable); default: all."
     ),
-    class_weights: bool | None = typer.Option(
-        None, "--class-weights/--no-class-weights", help="Inverse-frequency class weights in L_SER."
+    alpha: float = typer.Option(default(A, "alpha"), "--alpha", help="Weight of L_CL, eq. 5."),
+    beta: float = typer.Option(default(A, "beta"), "--beta", help="Weight of L_MI, eq. 6."),
+    tau: float = typer.Option(default(A, "tau"), "--tau", help="InfoNCE temperature."),
+    symmetric: bool = typer.Option(
+        default(A, "symmetric"), "--symmetric/--one-way", help="Eq. 5 in CLAP's symmetric form."
     ),
-    text_head: str | None = typer.Option(None, "--text-head", help="W_t fit when beta=0: infonce | lstsq."),
-    seed: int = typer.Option(0, "--seed", help="One seed for folds, initialisation and batches."),
+    h_dim: int = typer.Option(default(A, "h_dim"), "--h-dim", help="Width of h."),
+    hidden: int = typer.Option(default(A, "hidden"), "--hidden", help="Adapter hidden width, 0 = linear."),
+    dropout: float = typer.Option(default(A, "dropout"), "--dropout", help="Adapter dropout."),
+    epochs: int = typer.Option(
+        default(A, "epochs"),
+        "--epochs",
+        help=f"Maximum epochs per fold ({FT}: {default(FinetuneConfig, 'epochs')}).",
+    ),
+    batch_size: int = typer.Option(
+        default(A, "batch_size"),
+        "--batch-size",
+        help=f"Rows per step ({FT}: {default(FinetuneConfig, 'batch_size')}).",
+    ),
+    lr: float = typer.Option(
+        default(A, "lr"), "--lr", help=f"AdamW learning rate ({FT} head_lr: {default(FinetuneConfig, 'head_lr')})."
+    ),
+    weight_decay: float = typer.Option(default(A, "weight_decay"), "--weight-decay", help="AdamW weight decay."),
+    patience: int = typer.Option(default(A, "patience"), "--patience", help="Early-stopping patience (epochs)."),
+    monitor: str = typer.Option(
+        default(A, "monitor"), "--monitor", help="Early stopping on validation loss or uar."
+    ),
+    class_weights: bool = typer.Option(
+        default(A, "class_weights"),
+        "--class-weights/--no-class-weights",
+        help="Inverse-frequency weights in L_SER.",
+    ),
+    text_head: str = typer.Option(
+        default(A, "text_head"), "--text-head", help="W_t fit when beta=0: infonce | lstsq."
+    ),
+    seed: int = typer.Option(default(A, "seed"), "--seed", help="One seed for folds, initialisation and batches."),
+    threads: int = typer.Option(
+        default(A, "threads"), "--threads", min=0, help="torch CPU threads, 0 = torch's default."
+    ),
     finetune: bool = typer.Option(False, "--finetune", help="Fine-tune the HF audio encoder on raw audio."),
     manifest: Path | None = typer.Option(None, "--manifest", help="--finetune: manifest CSV with audio paths."),
     root: Path | None = typer.Option(None, "--root", help="--finetune: folder that relative paths start from."),
     lora: bool = typer.Option(False, "--lora", help="--finetune: LoRA adapters (peft) instead of full weights."),
-    device: str | None = typer.Option(None, "--device", help="--finetune: cpu | cuda [cuda if available]."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="Run folder [runs/align-<cache>-s<seed>]."),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar [on a TTY]."),
+    device: str | None = typer.Option(
+        None, "--device", help="--finetune: cpu | cuda; default: cuda if available."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Run folder; default: runs/<cache name>/align-<key> (reused when the key matches)."
+    ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar; default: on a TTY."
+    ),
 ) -> None:
     """Stage 1: align h with the text features, train W_y and W_t per fold, print the baseline UAR."""
-    from misgan.alignment.adapter import AlignConfig
-    from misgan.alignment.run import format_summary, run_align
-    from misgan.config import from_dict, load_yaml, replace
-    from misgan.features.store import open_store
-    from misgan.runs import create_run_dir, seed_everything
-
     with user_errors():
-        base = AlignConfig()
-        if config is not None:
-            data = load_yaml(config)
-            base = from_dict(AlignConfig, data.get("align", data), str(config))
-        cfg = replace(
-            base,
-            alpha=alpha,
-            beta=beta,
-            tau=tau,
-            symmetric=symmetric,
-            h_dim=h_dim,
-            hidden=hidden,
-            dropout=dropout,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            monitor=monitor,
-            class_weights=class_weights,
-            text_head=text_head,
-            seed=seed,
-        )
-        seed_everything(cfg.seed)
-        run = run_dir or Path("runs") / f"align-{cache.name.split('.')[0]}-s{cfg.seed}"
-        store = open_store(cache)
-        try:
-            if finetune:
-                from misgan.alignment.config import FinetuneConfig
-                from misgan.alignment.finetune_run import run_finetune
+        from misgan.alignment.run import format_summary
+        from misgan.config import load_config
 
-                # --epochs / --batch-size / --lr mean the encoder run's here (the adapter's are unused)
-                ft = replace(
-                    FinetuneConfig(lora=lora, device=device, seed=cfg.seed),
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    head_lr=lr,
-                )
-                create_run_dir(run.parent, run.name, {"align": cfg, "finetune": ft}, cfg.seed)
-                summary = run_finetune(
-                    store, cfg, ft, protocol, manifest=manifest, root=root, fold_file=fold_file, k=k,
-                    only=fold, run_dir=run, progress=progress,
-                )  # fmt: skip
-            else:
-                create_run_dir(run.parent, run.name, {"align": cfg}, cfg.seed)
-                summary = run_align(
-                    store, cfg, protocol, fold_file=fold_file, k=k, only=fold, run_dir=run, progress=progress
-                )
-        finally:
-            store.close()
-    typer.echo(format_summary(summary))
-    typer.echo(f"folds written to {cache}/folds; log and summary.json in {run}")
+        opts = given(ctx, protocol=protocol, fold_file=fold_file, k=k, alpha=alpha, beta=beta, tau=tau)
+        opts |= given(ctx, symmetric=symmetric, h_dim=h_dim, hidden=hidden, dropout=dropout, seed=seed)
+        opts |= given(ctx, weight_decay=weight_decay, patience=patience, monitor=monitor, threads=threads)
+        opts |= given(ctx, class_weights=class_weights, text_head=text_head)
+        if fold:
+            opts["folds"] = tuple(fold)
+        # with --finetune, --epochs / --batch-size / --lr are the encoder run's (the adapter's are unused)
+        run_opts = given(ctx, epochs=epochs, batch_size=batch_size, lr=lr)
+        if not finetune:
+            opts |= run_opts
+        cfg = load_config(AlignConfig, config, overrides=opts)
+        if finetune:
+            from misgan.alignment.finetune_run import finetune as run_finetune
+
+            ft_opts = {"lora": lora, "device": device, "seed": cfg.seed, **run_opts}
+            if "lr" in ft_opts:
+                ft_opts["head_lr"] = ft_opts.pop("lr")
+            ft = load_config(FinetuneConfig, None, overrides=ft_opts)
+            result = run_finetune(
+                cache, cfg, ft, run_dir, manifest=manifest, root=root, progress=progress, echo=fold_echo()
+            )
+        else:
+            from misgan.alignment.run import align as run_align
+
+            result = run_align(cache, cfg, run_dir, progress=progress, echo=fold_echo())
+    typer.echo(format_summary(result.summary))
+    typer.echo(f"{'reused' if result.reused else 'wrote'} align run {result.run_dir} (key {result.key[:12]})")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,13 +1,20 @@
-"""Helpers shared by the CLI modules: turning library errors into clean exits."""
+"""Helpers shared by the CLI modules: clean exits on user errors, options the user gave, defaults shown
+from the config dataclasses, and the plain per-fold lines for a non-terminal stdout."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import typer
 
 from misgan.errors import MisganError
+
+# click's ParameterSource names (typer vendors its own click, so compare names, not enum members)
+GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 
 @contextlib.contextmanager
@@ -18,3 +25,27 @@ def user_errors() -> Iterator[None]:
     except MisganError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
+
+
+def given(ctx: typer.Context, **options: Any) -> dict[str, Any]:
+    """The options the user gave (command line or environment), by name: a flag's default must never
+    replace a value from the config file."""
+    return {k: v for k, v in options.items() if getattr(ctx.get_parameter_source(k), "name", None) in GIVEN}
+
+
+def default(cls: type, name: str) -> Any:
+    """The default of field `name` of config dataclass `cls`: what `--help` shows, defined once."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def fold_echo() -> Callable[[str], None] | None:
+    """`typer.echo` where stdout is not a terminal (a log file, CI): one plain line per finished fold
+    instead of a progress bar's silence; None on a terminal, where the progress bar shows it."""
+    return None if sys.stdout.isatty() else typer.echo
+
+
+def pct(x: float) -> str:
+    """A score in [0, 1] as the percent every printed table uses."""
+    return f"{100 * x:.2f}"

@@ -53,7 +53,11 @@ def extract_command(
     fmt: str | None = typer.Option(None, "--format", help="zarr or h5 (default: from -o, else zarr)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     batch_size: int = typer.Option(16, "--batch-size", help="Clips per forward pass."),
-    workers: int = typer.Option(2, "--workers", help="Background threads reading audio."),
+    workers: int = typer.Option(
+        2,
+        "--workers",
+        help="Reader processes decoding audio (threads where the OS cannot fork); 0 = read in the main process.",
+    ),
     chunk_rows: int = typer.Option(256, "--chunk-rows", help="Rows per stored chunk (the unit of resume)."),
     classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a cache built from other inputs."),
@@ -136,7 +140,7 @@ def info_command(
     cache: Path = typer.Argument(..., help="A feature cache (.zarr or .h5)."),
     failures: int = typer.Option(10, "--failures", help="Failed utterances to list (-1 = all)."),
 ) -> None:
-    """Shapes, encoders, fingerprint, counts per class and speaker, failures and folds of a cache."""
+    """Shapes, encoders, fingerprint, counts per class and speaker, failures, and the runs made from a cache."""
     with user_errors():
         import pandas as pd
 
@@ -166,8 +170,9 @@ def info_command(
             typer.echo(f"failures     {len(fails)}")
             for f in fails if failures < 0 else fails[:failures]:
                 typer.echo(f"  {f['utt_id']}: {f['reason']}")
-            folds = store.folds()
-            typer.echo(f"folds        {', '.join(folds) if folds else 'none (run misgan align)'}")
+        from misgan.runs import describe_runs
+
+        typer.echo(describe_runs(cache))
 
 
 def encoders_command() -> None:

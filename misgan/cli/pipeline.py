@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from misgan.cli.common import user_errors
+from misgan.cli.common import given, user_errors
+from misgan.pipeline.config import RunSection
 
 
 def register(app: typer.Typer) -> None:
@@ -16,17 +17,28 @@ def register(app: typer.Typer) -> None:
 
 
 def run_command(
+    ctx: typer.Context,
     config: Path = typer.Argument(..., help="Pipeline config (YAML); see docs/config.md."),
-    from_step: str = typer.Option(
+    from_step: str | None = typer.Option(
         None, "--from", help="Rerun this step and every later one even if their outputs are up to date."
     ),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bars (default: on a TTY)."),
+    seed: int = typer.Option(
+        RunSection.seed, "--seed", help="run.seed: the seed of every step whose section sets none."
+    ),
+    threads: int = typer.Option(
+        RunSection.threads, "--threads", min=0, help="run.threads: torch CPU threads, 0 = torch's default."
+    ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bars; default: on a TTY."
+    ),
 ) -> None:
     """Run corpus -> extract -> align -> gan -> augment -> report; steps already done are skipped."""
     with user_errors():
         from misgan.pipeline import runner as pipeline
+        from misgan.pipeline.config import load_pipeline_config
 
-        cfg = pipeline.load_config(config)
+        options = {f"run.{k}": v for k, v in given(ctx, seed=seed, threads=threads).items()}
+        cfg = load_pipeline_config(config, overrides=options)
         outcome = pipeline.run(cfg, source=str(config), from_step=from_step, progress=progress, echo=typer.echo)
         typer.echo(pipeline.format_table(outcome.results))
         typer.echo(f"report: {outcome.run_dir / 'report.md'}")
@@ -37,7 +49,9 @@ def demo_command(
     speakers: int = typer.Option(8, "--speakers", min=4, help="Number of synthetic speakers (= LOSO folds)."),
     per_class: int = typer.Option(10, "--per-class", min=2, help="Utterances per speaker and emotion."),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus and of every stage."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bars (default: on a TTY)."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bars; default: on a TTY."
+    ),
 ) -> None:
     """Generate a small synthetic emotional-speech corpus and run the whole pipeline on it (CPU, offline)."""
     with user_errors():

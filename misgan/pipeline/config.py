@@ -63,9 +63,10 @@ def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Pipeline
     return build(PipelineConfig, run_sections(data, source), source)
 
 
-def load_pipeline_config(path: str | Path) -> PipelineConfig:
-    """The whole config of `misgan run`, checked completely before anything runs."""
-    return _config.load_config(PipelineConfig, path)
+def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The whole config of `misgan run`, checked completely before anything runs; `overrides` (dotted keys,
+    e.g. {"run.seed": 1}) act as if written in the file."""
+    return _config.load_config(PipelineConfig, path, overrides=overrides)
 
 
 load_config = load_pipeline_config  # the name the runner and `misgan run` use
