@@ -12,7 +12,9 @@ import yaml
 from typer.testing import CliRunner
 
 from misgan.errors import ConfigError
+from misgan.features.store import open_store
 from misgan.pipeline import runner as pipeline
+from misgan.runs import StageRun
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "configs").glob("*.yaml"))
@@ -173,6 +175,14 @@ def _tiny_config(workdir: Path, gan_epochs: int = 2) -> dict:
     }
 
 
+def tree_digest(path: Path) -> dict[str, str]:
+    """sha256 of every file under `path`."""
+    import hashlib
+
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
 def _write(cfg: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -188,11 +198,36 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=3, seed=0)
     cfg = _tiny_config(tmp_path)
+    import misgan.alignment.run
+
+    # the cache as extraction left it (taken when stage 1 starts): no later step may change one byte of it
+    real_align, extracted = misgan.alignment.run.align, {}
+
+    def align_after_snapshot(cache, *a, **k):
+        extracted.update(tree_digest(Path(cache)))
+        return real_align(cache, *a, **k)
+
+    monkeypatch.setattr(misgan.alignment.run, "align", align_after_snapshot)
     first = pipeline.run(pipeline.config_from_dict(cfg, "tiny.yaml"), echo=lambda s: None, progress=False)
+    monkeypatch.undo()
     assert first.steps == dict.fromkeys(pipeline.STEPS, "ran")
     methods = first.results["summary"]["methods"]
     assert set(methods) == {"none", "ours"} and methods["none"]["n_folds"] == 4
     assert (first.run_dir / "report.md").is_file()
+    cache = tmp_path / "cache.zarr"
+    assert extracted and tree_digest(cache) == extracted
+    # the pipeline's state is its own folder's pipeline.json; the stages' results are keyed run folders
+    state = pipeline.read_state(first.run_dir)
+    assert {s: v["key"] for s, v in state["steps"].items()} == first.fingerprints
+    assert all(v["status"] == "ran" for v in state["steps"].values())
+    for kind in ("align", "gan", "augment"):
+        run = StageRun.open(first.runs[kind])
+        assert run.kind == kind and run.complete and run.key == first.fingerprints[kind]
+        assert state["steps"][kind]["path"] == str(first.runs[kind])
+    assert StageRun.open(first.runs["gan"]).upstream == {"align": first.fingerprints["align"]}
+    assert first.results["gan_run"]["key"] == first.fingerprints["gan"] and not first.results["gan_run"]["trained"]
+    with open_store(cache) as store:
+        assert not [k for k in store.attrs if k.startswith("pipeline")]
 
     # a second run redoes nothing: prove it by making every step's work impossible
     import misgan.alignment.run
@@ -205,9 +240,9 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
         raise AssertionError("a step ran although its output was up to date")
 
     monkeypatch.setattr(misgan.features.extract, "extract", boom)
-    monkeypatch.setattr(misgan.gan.run, "run_gan", boom)
-    monkeypatch.setattr(misgan.augmentation.evaluate, "run_augment", boom)
-    monkeypatch.setattr(misgan.alignment.run, "run_align", boom)
+    monkeypatch.setattr(misgan.gan.run, "train_gan", boom)
+    monkeypatch.setattr(misgan.augmentation.evaluate, "augment", boom)
+    monkeypatch.setattr(misgan.alignment.run, "align", boom)
     monkeypatch.setattr(misgan.report.build, "build_report", boom)
     res = CliRunner().invoke(app, ["run", str(_write(cfg, tmp_path / "tiny.yaml")), "--no-progress"])
     assert res.exit_code == 0, res.output
@@ -228,6 +263,8 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     }
     assert changed.fingerprints["align"] == first.fingerprints["align"]
     assert changed.fingerprints["gan"] != first.fingerprints["gan"]
+    assert changed.runs["gan"] != first.runs["gan"] and StageRun.open(first.runs["gan"]).complete  # both kept
+    assert tree_digest(cache) == extracted
 
     # --from forces a step (and the later ones) even when up to date
     forced = pipeline.run(pipeline.config_from_dict(_tiny_config(tmp_path, gan_epochs=3)), from_step="report")
@@ -258,16 +295,16 @@ def test_an_interrupted_run_resumes_at_the_failed_step(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=2, seed=1)
     cfg = pipeline.config_from_dict(_tiny_config(tmp_path))
-    real = misgan.gan.run.run_gan
+    real = misgan.gan.run.train_gan
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(misgan.gan.run, "run_gan", killed)
+    monkeypatch.setattr(misgan.gan.run, "train_gan", killed)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(cfg, echo=lambda s: None)
-    assert not (cfg.run_dir / "steps" / "gan.json").exists()
-    monkeypatch.setattr(misgan.gan.run, "run_gan", real)
+    assert "gan" not in pipeline.read_state(cfg.run_dir)["steps"]
+    monkeypatch.setattr(misgan.gan.run, "train_gan", real)
     resumed = pipeline.run(cfg, echo=lambda s: None)
     assert [s for s, v in resumed.steps.items() if v == "skipped"] == ["corpus", "extract", "align"]
     assert resumed.steps["gan"] == "ran"

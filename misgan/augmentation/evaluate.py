@@ -40,9 +40,19 @@ from misgan.augmentation.results import (
 )
 from misgan.runs import RUNS_ROOT, RunResult
 
-__all__ = ["ABLATIONS", "ABLATION_TITLES", "METHOD_TITLES", "AugmentConfig", "augment"]
+__all__ = ["ABLATIONS", "ABLATION_TITLES", "METHOD_TITLES", "AugmentConfig", "augment", "needs_generators"]
 
 Echo = Callable[[str], None]
+
+
+def methods_of(config: AugmentConfig) -> list[str]:
+    """The methods scored: "none" first, then the requested ones; multimodal needs ours."""
+    return list(dict.fromkeys(["none", *config.methods, *(["ours"] if config.multimodal else [])]))
+
+
+def needs_generators(config: AugmentConfig) -> bool:
+    """Whether the run samples stage-2 generators (its key then includes the gan run's key)."""
+    return "ours" in methods_of(config)
 
 
 def augment(
@@ -79,7 +89,7 @@ def augment(
     align = inputs.stage1_run(cache, fp, align_run, root)
     folds = inputs.select_folds(align, config.folds)
     say(f"stage 1: align run {align.path} ({len(folds)} folds)")
-    methods = list(dict.fromkeys(["none", *config.methods, *(["ours"] if config.multimodal else [])]))
+    methods = methods_of(config)
     gan_run = gan_run if gan_run is not None else getattr(config, "gan_run", None)
     generators, trained = None, False
     if "ours" in methods:

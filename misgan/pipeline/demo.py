@@ -215,7 +215,11 @@ def generate_corpus(
 
     Deterministic in `seed`. Files already present with the same name are rewritten.
     """
+    import io
+
     import soundfile as sf
+
+    from misgan.io import atomic_write
 
     root = Path(root)
     rows = []
@@ -229,9 +233,9 @@ def generate_corpus(
                 audio = synthesize(spk, label, _syllables(text), rng, sr)
                 utt = f"{spk.name}_{label}_{j:03d}"
                 path = folder / f"{utt}.wav"
-                tmp = path.with_name(path.name + ".tmp")
-                sf.write(tmp, audio, sr, format="WAV", subtype="PCM_16")
-                tmp.replace(path)
+                buf = io.BytesIO()
+                sf.write(buf, audio, sr, format="WAV", subtype="PCM_16")
+                atomic_write(path, buf.getvalue())
                 rows.append(
                     {
                         "utt_id": utt,
@@ -273,17 +277,20 @@ def demo_config(workdir: str | Path, seed: int = 0) -> dict:
 
 def ensure_corpus(root: str | Path, *, n_speakers: int, per_class: int, seed: int) -> Path:
     """Generate the corpus at `root` unless one made with the same settings is there already."""
-    import json
+    from misgan.errors import MisganError
+    from misgan.io import read_json, write_json
 
     root = Path(root)
     stamp = root / "demo.json"
     settings = {"n_speakers": n_speakers, "per_class": per_class, "seed": seed, "sample_rate": SAMPLE_RATE}
-    if (root / "manifest.csv").is_file() and stamp.is_file() and json.loads(stamp.read_text()) == settings:
-        return root / "manifest.csv"
+    if (root / "manifest.csv").is_file() and stamp.is_file():
+        try:
+            if read_json(stamp) == settings:
+                return root / "manifest.csv"
+        except MisganError:
+            pass  # a damaged stamp: generate again
     generate_corpus(root, n_speakers=n_speakers, per_class=per_class, seed=seed)
-    tmp = stamp.with_name(stamp.name + ".tmp")
-    tmp.write_text(json.dumps(settings))
-    tmp.replace(stamp)
+    write_json(stamp, settings)
     return root / "manifest.csv"
 
 
