@@ -1,13 +1,15 @@
 """Classification metrics and the statistics used to compare augmenters over folds.
 
 UAR (unweighted average recall) is the primary figure, as in the paper; WA is plain accuracy.
-UAR and macro-F1 follow scikit-learn's conventions exactly (`balanced_accuracy_score`, `f1_score`
-with average="macro"), so a class absent from a test speaker's rows does not count towards UAR.
-Numbers only: no torch, no I/O.
+UAR, WA, macro-F1 and the confusion matrix are scikit-learn's (`balanced_accuracy_score`, `accuracy_score`,
+`f1_score` with average="macro", `confusion_matrix`), so a class absent from a test speaker's rows does not
+count towards UAR; the paired statistics are scipy's (`wilcoxon`, `bootstrap`). These wrappers add the
+checks and the conventions misgan relies on. Numbers only: no torch, no I/O.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,37 +33,46 @@ def _check(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def confusion(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
-    """Counts (C, C): row = true class, column = predicted class."""
+    """Counts (C, C): row = true class, column = predicted class (`sklearn.metrics.confusion_matrix` over
+    the labels 0..C-1, so a class absent from both sides still gets its row and column)."""
+    from sklearn.metrics import confusion_matrix
+
     t, p = _check(y_true, y_pred)
     c = int(max(t.max(), p.max()) + 1) if n_classes is None else int(n_classes)
     if t.max() >= c or p.max() >= c or min(t.min(), p.min()) < 0:
         raise MetricError(f"metrics: labels outside 0..{c - 1}")
-    return np.bincount(t * c + p, minlength=c * c).reshape(c, c)
+    return confusion_matrix(t, p, labels=np.arange(c))
 
 
 def uar(y_true: Any, y_pred: Any) -> float:
-    """Mean per-class recall over the classes present in y_true (= balanced_accuracy_score)."""
+    """Mean per-class recall over the classes present in y_true (`sklearn.metrics.balanced_accuracy_score`).
+    A predicted class absent from y_true (a test speaker without one emotion) and a single class on both
+    sides are expected here, so sklearn's warnings about them are silenced."""
+    from sklearn.metrics import balanced_accuracy_score
+
     t, p = _check(y_true, y_pred)
-    recalls = [float(np.mean(p[t == c] == c)) for c in np.unique(t)]
-    return float(np.mean(recalls))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found")
+        return float(balanced_accuracy_score(t, p))
 
 
 def wa(y_true: Any, y_pred: Any) -> float:
-    """Weighted accuracy: the fraction of rows predicted correctly."""
+    """Weighted accuracy: the fraction of rows predicted correctly (`sklearn.metrics.accuracy_score`)."""
+    from sklearn.metrics import accuracy_score
+
     t, p = _check(y_true, y_pred)
-    return float(np.mean(t == p))
+    return float(accuracy_score(t, p))
 
 
 def macro_f1(y_true: Any, y_pred: Any) -> float:
-    """Unweighted mean F1 over the classes seen in y_true or y_pred (scikit-learn's default labels)."""
+    """Unweighted mean F1 (`sklearn.metrics.f1_score`, average="macro") over the classes seen in y_true or
+    y_pred (scikit-learn's default labels: a class absent from both does not pull the mean to 0); a class
+    never predicted, or never present, scores 0 without a warning (zero_division=0)."""
+    from sklearn.metrics import f1_score
+
     t, p = _check(y_true, y_pred)
-    scores = []
-    for c in np.union1d(t, p):
-        tp = np.sum((t == c) & (p == c))
-        fp = np.sum((t != c) & (p == c))
-        fn = np.sum((t == c) & (p != c))
-        scores.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
+    return float(f1_score(t, p, average="macro", zero_division=0))
 
 
 def classification_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str, Any]:
@@ -110,15 +121,31 @@ def wilcoxon_paired(treated: Sequence[float], control: Sequence[float]) -> dict[
 def bootstrap_ci(
     treated: Sequence[float], control: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0
 ) -> dict[str, float]:
-    """Percentile bootstrap CI of the mean paired difference (treated - control), resampling folds."""
-    d = np.asarray(treated, dtype=np.float64) - np.asarray(control, dtype=np.float64)
+    """Percentile bootstrap CI (`scipy.stats.bootstrap`, seeded) of the mean paired difference
+    (treated − control), resampling folds. One pair has no spread to resample: its CI is the difference."""
+    from scipy.stats import bootstrap
+
+    a = np.asarray(treated, dtype=np.float64)
+    b = np.asarray(control, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise MetricError(f"bootstrap: paired inputs differ in shape ({a.shape} vs {b.shape})")
+    d = a - b
     if d.size == 0:
         raise MetricError("bootstrap: no paired values")
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    alpha = (1.0 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return {"mean_diff": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi), "level": level}
+    if d.size == 1:
+        lo = hi = float(d[0])
+    else:
+        res = bootstrap(
+            (d,),
+            np.mean,
+            n_resamples=n_boot,
+            confidence_level=level,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(seed),
+        )
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "level": level}
 
 
 def compare_paired(

@@ -143,3 +143,19 @@ def test_real_vs_fake_auc_on_tiny_sets():
     # 3 rows per side: 3 folds instead of 5, and a clear shift is still detected
     assert gm.real_vs_fake_auc(real, real + 10.0, seed=0) > 0.9
     assert np.isnan(gm.real_vs_fake_auc(real[:1], real[:1] + 10.0, seed=0))
+
+
+def test_entropy_bits_hand_values():
+    assert gm.entropy_bits(np.array([0, 0, 1, 1]), 3) == pytest.approx(1.0)  # an absent class adds nothing
+    assert gm.entropy_bits(np.array([0, 1, 2, 3]), 4) == pytest.approx(2.0)
+    assert gm.entropy_bits(np.array([2, 2, 2]), 4) == 0.0
+    assert gm.entropy_bits(np.array([], np.int64), 4) == 0.0  # no labels: 0, not NaN
+
+
+def test_mi_bound_is_stable_for_huge_logits():
+    # log-softmax of logits ~1e4 overflows a naive exp; the bound must stay finite and reach H(c)
+    y = np.array([0, 1, 2, 3] * 3)
+    out = gm.mi_class_bound(np.eye(4)[y] * 1e4, y)
+    assert np.isfinite(out["mi_bits"]) and out["mi_bits"] == pytest.approx(2.0)
+    wrong = gm.mi_class_bound(np.eye(4)[(y + 1) % 4] * 1e4, y)
+    assert np.isfinite(wrong["ce_bits"]) and wrong["ce_bits"] == pytest.approx(1e4 / math.log(2))

@@ -1,4 +1,4 @@
-"""Metrics against scikit-learn, statistics against scipy and hand-computed values."""
+"""Metrics and paired statistics: our wrappers of scikit-learn and scipy, their conventions and edge cases."""
 
 from __future__ import annotations
 
@@ -70,3 +70,70 @@ def test_bootstrap_ci_seeded_and_covers_mean():
     assert ci["ci_low"] > 0  # a clear positive shift excludes zero
     assert metrics.bootstrap_ci(d, base, seed=3, n_boot=2000) == ci
     assert metrics.bootstrap_ci(d, base, seed=4, n_boot=2000) != ci
+
+
+# ---- our use of scikit-learn / scipy: the conventions the wrappers add --------------------------------
+
+
+def test_uar_counts_only_true_classes_and_stays_quiet_about_extra_predictions():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's "y_pred contains classes not in y_true" is expected here
+        # class 2 is predicted but absent from the test speaker: recalls 1/2 (class 0) and 1 (class 1)
+        assert metrics.uar([0, 0, 1], [0, 2, 1]) == pytest.approx(0.75)
+        # a true class never predicted counts with recall 0
+        assert metrics.uar([0, 0, 1, 1], [0, 0, 0, 0]) == pytest.approx(0.5)
+        assert metrics.uar([1, 1], [1, 1]) == 1.0  # one class on both sides (sklearn warns about the shape)
+        # macro-F1 over the classes seen on either side; F1 of never-predicted class 1 is 0, without a warning
+        assert metrics.macro_f1([0, 0, 1, 1], [0, 0, 0, 0]) == pytest.approx((2 * 2 / (2 * 2 + 2) + 0) / 2)
+
+
+def test_macro_f1_ignores_classes_absent_from_both_sides():
+    # 4 classes exist, this speaker shows only 0 and 1, perfectly predicted: 1.0, not 0.5
+    assert metrics.macro_f1([0, 1, 0, 1], [0, 1, 0, 1]) == pytest.approx(1.0)
+    assert metrics.classification_metrics([0, 1], [0, 1], 4)["macro_f1"] == pytest.approx(1.0)
+
+
+def test_confusion_has_every_class_of_n_classes():
+    m = metrics.confusion([0, 1, 1], [0, 1, 0], n_classes=4)
+    assert m.shape == (4, 4) and m.sum() == 3
+    assert m.tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert metrics.confusion([0, 2], [2, 2]).shape == (3, 3)  # no n_classes: the largest label seen + 1
+    with pytest.raises(metrics.MetricError, match=r"outside 0\.\.1"):
+        metrics.confusion([0, 2], [0, 1], n_classes=2)  # sklearn would silently drop label 2
+    assert len(metrics.classification_metrics([0], [0], 3)["confusion"]) == 3
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_resampled_mean_differences():
+    rng = np.random.default_rng(7)
+    treated, control = rng.normal(0.6, 0.05, 12), rng.normal(0.55, 0.05, 12)
+    d = treated - control
+    ci = metrics.bootstrap_ci(treated, control, n_boot=20000, seed=0)
+    # an independent percentile bootstrap of the fold differences (other resamples): the same interval
+    means = d[np.random.default_rng(99).integers(0, 12, (20000, 12))].mean(1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    width = hi - lo
+    assert ci["ci_low"] == pytest.approx(lo, abs=0.05 * width)
+    assert ci["ci_high"] == pytest.approx(hi, abs=0.05 * width)
+    assert ci["level"] == 0.95 and ci["mean_diff"] == pytest.approx(d.mean())
+    narrow = metrics.bootstrap_ci(treated, control, n_boot=20000, seed=0, level=0.5)
+    assert ci["ci_low"] < narrow["ci_low"] < narrow["ci_high"] < ci["ci_high"]
+
+
+def test_bootstrap_ci_edge_cases():
+    # one fold: no spread to resample, the interval is the difference itself (scipy refuses one sample)
+    assert metrics.bootstrap_ci([0.7], [0.6]) == {
+        "mean_diff": pytest.approx(0.1),
+        "ci_low": pytest.approx(0.1),
+        "ci_high": pytest.approx(0.1),
+        "level": 0.95,
+    }
+    same = metrics.bootstrap_ci([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    assert same["ci_low"] == same["ci_high"] == same["mean_diff"] == 0.0
+    with pytest.raises(metrics.MetricError, match="differ in shape"):
+        metrics.bootstrap_ci([0.5, 0.6], [0.5])
+    with pytest.raises(metrics.MetricError, match="no paired values"):
+        metrics.bootstrap_ci([], [])
+    out = metrics.compare_paired([0.7, 0.8, 0.75], [0.6, 0.7, 0.7], seed=1, n_boot=500)
+    assert set(out) == {"wilcoxon", "bootstrap"} and out["bootstrap"]["ci_low"] > 0
