@@ -103,9 +103,10 @@ def format_summary(summary: dict) -> str:
     lines = [f"{'fold':<16} {'consistency %':>13} {'FD':>8} {'AUC real/gen':>12} {'best epoch':>10}"]
     for s in summary.get("folds", []):
         auc = s.get("auc_real_vs_fake")
+        best = f"{s['best_epoch']}/{s['epochs_run']}"
         lines.append(
             f"{s['fold']:<16} {100 * s['consistency']:>13.1f} {s['fd']:>8.2f} "
-            f"{'-' if auc is None else f'{auc:.3f}':>12} {s['best_epoch']:>4}/{s['epochs_run']:<5}"
+            f"{'-' if auc is None else f'{auc:.3f}':>12} {best:>10}"
         )
     if summary.get("folds_todo"):
         lines.append(f"to do: {', '.join(summary['folds_todo'])}")
