@@ -138,8 +138,7 @@ def augment(
     write_results(run.path, results)
     from misgan.report.build import build_report
 
-    report = build_report(run.path)
-    say(f"results: {run.path / 'results.json'}\nreport: {report}")
+    build_report(run.path)
     return run.finish({"summary": results["summary"], "gan_run": head["gan_run"], "align_run": head["align_run"]})
 
 
