@@ -63,32 +63,20 @@ def extraction_rate(manifest, model: Path, text_model: Path, out: Path, device: 
 
 
 def finetune_time(store_path: Path, manifest: Path, device: str, epochs: int, run_dir: Path) -> dict:
-    from misgan.alignment.adapter import AlignConfig
-    from misgan.alignment.config import FinetuneConfig
-    from misgan.alignment.finetune_run import run_finetune
+    from misgan.alignment.config import AlignConfig, FinetuneConfig
+    from misgan.alignment.finetune_run import finetune
     from misgan.features.store import open_store
 
-    store = open_store(store_path)
-    try:
-        folds = sorted(set(store.meta()["speaker"]))
-        ft = FinetuneConfig(device=device, epochs=epochs, batch_size=8, max_seconds=4.0)
-        t0 = time.perf_counter()
-        summary = run_finetune(
-            store,
-            AlignConfig(),
-            ft,
-            "loso-speaker",
-            manifest=manifest,
-            only=[f"spk-{folds[0]}"],
-            run_dir=run_dir,
-            progress=False,
-        )
-        seconds = time.perf_counter() - t0
-    finally:
-        store.close()
+    with open_store(store_path) as store:
+        first = sorted(set(store.meta()["speaker"]))[0]
+    ft = FinetuneConfig(device=device, epochs=epochs, batch_size=8, max_seconds=4.0)
+    t0 = time.perf_counter()
+    config = AlignConfig(folds=(f"spk-{first}",))
+    result = finetune(store_path, config, ft, run_dir, manifest=manifest, progress=False)
+    seconds = time.perf_counter() - t0
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
     losses = [r.get("loss", r.get("train_loss")) for r in log if r.get("loss", r.get("train_loss")) is not None]
-    return {"seconds": seconds, "uar": summary["folds"][0]["uar"], "losses": losses}
+    return {"seconds": seconds, "uar": result.summary["folds"][0]["uar"], "losses": losses}
 
 
 def main() -> None:

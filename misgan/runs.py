@@ -17,6 +17,7 @@ its key matches; a folder holding another key is refused, never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import os
@@ -24,7 +25,7 @@ import platform
 import random
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,11 +137,18 @@ def run_key(
     payload = {
         "kind": kind,
         "cache": cache_fingerprint,
-        "config": key_fields(config),
+        "config": _key_config(config),
         "upstream": dict(upstream or {}),
         "misgan": __version__,
     }
     return fingerprint(payload)
+
+
+def _key_config(config: Any) -> Any:
+    """`key_fields` of a config, or of each config in a mapping of them ({"align": ..., "finetune": ...})."""
+    if isinstance(config, Mapping):
+        return {str(k): _key_config(v) for k, v in config.items()}
+    return key_fields(config)
 
 
 def cache_stem(cache: str | Path) -> str:
@@ -261,16 +269,19 @@ class StageRun:
         return names
 
     def write_fold(self, fold: str, arrays: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
-        """Write one fold's arrays then its attrs (the completion marker), each atomically."""
+        """Write one fold's arrays (none: no arrays.npz) then its attrs (the completion marker), atomically.
+
+        Other files of the fold (a generator checkpoint) go into `fold_dir(fold)` before this call."""
         import numpy as np
 
         d = self.fold_dir(fold)
         marker = d / "attrs.json"
         if marker.exists():
             marker.unlink()  # a rewrite is incomplete until its attrs are back
-        buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-        atomic_write(d / "arrays.npz", buf.getvalue())
+        if arrays:
+            buf = io.BytesIO()
+            np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+            atomic_write(d / "arrays.npz", buf.getvalue())
         write_json(marker, {"fold": fold, **attrs})
 
     def read_fold(self, fold: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -279,8 +290,10 @@ class StageRun:
         if not self.has_fold(fold):
             raise RunError(f"{self.path}: fold {fold!r} is not complete in this run (done: {self.folds()})")
         d = self.fold_dir(fold)
-        with np.load(d / "arrays.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays: dict[str, Any] = {}
+        if (d / "arrays.npz").is_file():
+            with np.load(d / "arrays.npz", allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
         return arrays, read_json(d / "attrs.json")
 
     # ---- completion
@@ -345,3 +358,76 @@ def list_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> list[dict[str,
         }
         for r in find_runs(cache, None, root)
     ]
+
+
+def begin_run(
+    cache: str | Path,
+    kind: str,
+    key: str,
+    run_dir: str | Path | None = None,
+    *,
+    cache_fingerprint: str | None,
+    config: Any,
+    upstream: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    root: str | Path = RUNS_ROOT,
+) -> StageRun:
+    """The run a stage function writes to: a complete run with this key is returned untouched (the caller
+    reuses it; `run.complete`), an incomplete one is resumed, else one is started at `run_dir` (default
+    `default_run_dir`). A `run_dir` holding another key is refused."""
+    if run_dir is None:
+        done = find_run(cache, kind, key, root)
+        if done is not None:
+            return done
+        run_dir = default_run_dir(cache, kind, key, root)
+    path = Path(run_dir)
+    if (path / "run.json").is_file():
+        run = StageRun.open(path)
+        if run.complete and run.key == key and run.kind == kind:
+            return run  # reused as is: nothing in a finished run folder changes
+    return StageRun.create(
+        path,
+        kind=kind,
+        key=key,
+        cache=cache,
+        cache_fingerprint=cache_fingerprint,
+        config=config,
+        upstream=upstream,
+        seed=seed,
+        threads=threads,
+    )
+
+
+def describe_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> str:
+    """The `runs` section of `misgan info`: one line per run folder of `cache`, oldest first."""
+    rows = list_runs(cache, root)
+    where = Path(root) / cache_stem(cache)
+    if not rows:
+        return f"runs         none under {where} (run misgan align)"
+    lines = [f"runs         {len(rows)} under {where}"]
+    for r in rows:
+        state = "complete" if r["complete"] else "partial"
+        up = " ".join(f"{k}={v}" for k, v in r["upstream"].items() if k in KINDS)
+        lines.append(
+            f"  {r['kind']:<7} {r['key']}  {r['folds']:>3} folds  {state:<8}  {up or '-':<19}  {r['path']}"
+        )
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Limit torch and BLAS/OpenMP threads inside the block (None or 0: leave them as they are)."""
+    if not threads:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)

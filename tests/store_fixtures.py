@@ -18,6 +18,7 @@ import pandas as pd
 
 from misgan.data.manifest import CLASSES_4, new_manifest
 from misgan.features.store import FeatureStore, store_from_arrays
+from misgan.runs import StageRun
 
 
 def make_feature_store(
@@ -81,6 +82,27 @@ def make_feature_store(
         attrs,
         chunk_rows=chunk_rows,
     )
+
+
+def make_align_run(
+    store: FeatureStore,
+    folds: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]],
+    *,
+    complete: bool = True,
+    run_dir: str | Path | None = None,
+) -> StageRun:
+    """A stage-1 run of `store` holding the given fold arrays and attrs as they are (no training), in the
+    default place (runs/<cache stem>/align-<key>) unless `run_dir`; finished when `complete`."""
+    from misgan.runs import begin_run, run_key
+
+    config = {"fixture": sorted(folds)}
+    key = run_key("align", store.fingerprint, config)
+    run = begin_run(store.path, "align", key, run_dir, cache_fingerprint=store.fingerprint, config=config)
+    for name, (arrays, attrs) in folds.items():
+        run.write_fold(name, arrays, attrs)
+    if complete:
+        run.finish({"folds": [{"fold": f} for f in folds]})
+    return run
 
 
 # ---- a toy encoder implementing the misgan.features.encoders protocol --------------------------------------

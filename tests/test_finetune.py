@@ -14,7 +14,8 @@ from store_fixtures import make_wav_corpus
 from misgan.alignment.adapter import AlignConfig
 from misgan.alignment.config import FinetuneConfig
 from misgan.alignment.finetune import AudioBackbone, apply_lora, finetune_text
-from misgan.alignment.finetune_run import audio_paths, run_finetune
+from misgan.alignment.finetune_run import audio_paths, finetune
+from misgan.alignment.run import load_fold
 from misgan.data.folds import Fold
 from misgan.data.manifest import CLASSES_4, manifest_sha256, read_manifest, write_manifest
 from misgan.errors import MisganError
@@ -71,15 +72,19 @@ def test_backbone_matches_encoder_in_eval_and_has_gradients(tmp_path):
 
 def test_finetune_loss_decreases_and_writes_fold(corpus, tmp_path):
     store, manifest, _, _ = corpus
-    cfg = AlignConfig(shared_dim=8, patience=10)
     ft = FinetuneConfig(epochs=6, batch_size=8, encoder_lr=1e-3, head_lr=1e-2, checkpointing=False)
-    summary = run_finetune(store, cfg, ft, manifest=manifest, only=["spk-spk0"], run_dir=tmp_path / "run")
+    cfg = AlignConfig(shared_dim=8, patience=10, folds=("spk-spk0",))
+    result = finetune(store, cfg, ft, tmp_path / "run", manifest=manifest)
+    summary = result.summary
     assert [f["fold"] for f in summary["folds"]] == ["spk-spk0"]
-    arrays, attrs = store.read_fold("spk-spk0")
+    assert summary["folds_todo"] == ["spk-spk1", "spk-spk2"]
+    assert summary["mode"] == "finetune" and result.kind == "align" and not summary["complete"]
+    arrays, attrs = load_fold(result.run_dir, "spk-spk0")
     assert arrays["h"].shape == (24, 16) and arrays["W_y"].shape == (4, 16) and arrays["W_t"].shape == (8, 16)
     assert attrs["mode"] == "finetune" and attrs["test_speakers"] == ["spk0"]
     assert "spk0" not in attrs["train_speakers"] + attrs["valid_speakers"]
-    log = [r for r in map(eval_json, (tmp_path / "run" / "log.jsonl").read_text().splitlines())]
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    log = [r for r in map(eval_json, lines) if "loss" in r and r.get("fold") == "spk-spk0"]
     assert log[-1]["loss"] < log[0]["loss"]
     # h was re-encoded with the fine-tuned weights, not the pretrained ones
     enc = load_encoder(EncoderSpec.from_dict(store.attrs["encoders"]["audio"]))  # the cache's own encoder
@@ -161,4 +166,4 @@ def test_errors_name_the_problem(corpus, tmp_path):
         {"encoders": {"audio": spec}},
     )
     with pytest.raises(MisganError, match="cannot be fine-tuned"):
-        run_finetune(other, AlignConfig(), FinetuneConfig(), manifest=manifest)
+        finetune(other, AlignConfig(), FinetuneConfig(), manifest=manifest)

@@ -1,8 +1,13 @@
-"""FeatureStore over Zarr v3 and HDF5: round trips, completeness, resume bookkeeping, folds, fixtures."""
+"""FeatureStore over Zarr v3 and HDF5: round trips, completeness, resume bookkeeping, read-only once complete,
+fingerprints, fixtures."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,7 +19,7 @@ from sklearn.metrics import balanced_accuracy_score
 from store_fixtures import make_feature_store
 
 from misgan.errors import StoreError
-from misgan.features.store import FeatureStore, open_store, store_from_arrays, tmp_path
+from misgan.features.store import FeatureStore, arrays_fingerprint, open_store, store_from_arrays, tmp_path
 
 FORMATS = ["x.zarr", "x.h5"]
 
@@ -130,26 +135,43 @@ def test_resume_bookkeeping_and_failed_rows_are_dropped(name):
 
 
 @pytest.mark.parametrize("name", FORMATS)
-def test_folds(name):
+def test_complete_store_is_read_only(name):
     store = make_feature_store(name, n_speakers=2, per_class=2)
-    assert store.folds() == []
-    h = np.random.default_rng(0).normal(size=(store.n_rows, 6)).astype(np.float32)
-    attrs = {"train_speakers": ["spk00"], "test_speakers": ["spk01"], "baseline": {"uar": 0.5}}
-    store.write_fold("spk01", {"h": h, "W_y": np.eye(4, 6), "test_idx": np.arange(8, 16)}, attrs)
     store.close()
+    before = Path(name).read_bytes() if name.endswith(".h5") else None
     store = open_store(name)
-    assert store.folds() == ["spk01"]
-    arrays, got = store.read_fold("spk01")
-    np.testing.assert_array_equal(arrays["h"], h)
-    np.testing.assert_array_equal(arrays["test_idx"], np.arange(8, 16))
-    assert arrays["test_idx"].dtype == np.int64
-    assert got == attrs
-    # rewriting replaces the group; a fold without its attrs (killed mid-write) is not listed
-    store.write_fold("spk01", {"h": h[:, :2]}, attrs)
-    assert sorted(store.read_fold("spk01")[0]) == ["h"]
-    with pytest.raises(StoreError, match="no fold 'nope'"):
-        store.read_fold("nope")
+    with pytest.raises(StoreError, match=f"{name}: a complete feature cache is read-only"):
+        store.update_attrs({"pipeline_folds": ["spk01"]})
+    with pytest.raises(StoreError, match="read-only"):
+        store.write_rows(0, {"audio": np.zeros((16, 32)), "text": np.zeros((16, 16))}, [""] * 16)
+    assert not any(hasattr(store, m) for m in ("write_fold", "read_fold", "folds"))
     store.close()
+    assert "pipeline_folds" not in open_store(name).attrs
+    if before is not None:
+        assert Path(name).read_bytes() == before
+
+
+def test_arrays_fingerprint_is_stable_across_processes_and_tracks_content():
+    rng = np.random.default_rng(0)
+    audio = rng.normal(size=(9, 4)).astype(np.float32)
+    here = arrays_fingerprint(_meta(9), {"audio": audio, "text": None})
+    np.save("a.npy", audio)
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, sys.argv[1]); from test_store import _meta; "
+        "from misgan.features.store import arrays_fingerprint; "
+        "print(arrays_fingerprint(_meta(9), {'text': None, 'audio': np.load('a.npy')}))"
+    )
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    there = subprocess.run(
+        [sys.executable, "-c", code, tests], capture_output=True, text=True, env=env, check=True
+    )
+    assert there.stdout.strip() == here and len(here) == 64
+    changed = audio.copy()
+    changed[4, 2] += 1e-3
+    assert arrays_fingerprint(_meta(9), {"audio": changed}) != here
+    other = _meta(9).assign(speaker="s0")
+    assert arrays_fingerprint(other, {"audio": audio}) != here
 
 
 def test_plain_zarr_and_h5py_can_read_the_layout():

@@ -1,78 +1,147 @@
-"""Stage 1 on a feature cache: every fold of a protocol through `adapter.train_fold`, results written
-per fold (docs/stage1.md), and the summary (mean ± std over folds)."""
+"""Stage 1 on a feature cache: every fold of the protocol through `adapter.train_fold`, each fold written
+to the align run folder as soon as it is done (docs/stage1.md). The cache itself is only read.
+
+    result = align("cache/ravdess.zarr", AlignConfig(h_dim=128))  # -> RunResult, run_dir runs/ravdess/align-<key>
+
+The run's key is `run_key("align", cache fingerprint, config)` (`misgan.runs`): the same cache and
+settings reuse the complete run, an interrupted run resumes with the folds it has not finished, and
+`config.folds` trains a subset (the run completes once every fold of the protocol is there).
+Stages 2 and 3 read a fold back with `load_fold(run, fold)`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from misgan import metrics
-from misgan.alignment.adapter import AlignConfig, AlignResult, train_fold
+from misgan.alignment.adapter import AlignResult, train_fold
+from misgan.alignment.config import AlignConfig
 from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
+from misgan.io import file_sha256, fingerprint
+from misgan.runs import RunError, RunResult, StageRun, begin_run, latest_run, run_key, thread_limit
+
+# the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*
+FOLD_ARRAYS = ("h", "W_y", "b_y", "W_t", "b_t", "train_idx", "valid_idx", "test_idx")
+Echo = Callable[[str], Any]
 
 
-def run_align(
+def align(
+    cache: Any,
+    config: AlignConfig | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    progress: bool | None = None,
+    echo: Echo | None = None,
+) -> RunResult:
+    """Stage 1 (adapter mode) on every fold of `config.protocol` (or `config.folds`) of `cache` (a path or
+    an open FeatureStore). `echo(line)` gets one plain line per finished fold."""
+    config = config or AlignConfig()
+    with open_cache(cache) as store:
+        if "text" not in store.dims:
+            have = list(store.dims)
+            raise MisganError(f"{store.path}: stage 1 needs text features; this cache holds only {have}")
+        data: dict[str, np.ndarray] = {}
+
+        def train(fold: Fold, run: StageRun) -> AlignResult:
+            if not data:  # read once, and only when a fold is trained (a reused run reads nothing)
+                data.update(audio=store.read("audio"), text=store.read("text"), y=store.labels)
+            log = FoldLog(run, fold.name)
+            n_classes = len(store.label_names)
+            return train_fold(data["audio"], data["text"], data["y"], fold, config, n_classes, log, progress)
+
+        return run_stage1(store, config, config, train, run_dir, echo=echo)
+
+
+@contextlib.contextmanager
+def open_cache(cache: Any) -> Iterator[Any]:
+    """An open FeatureStore passes through (the caller closes it); a path is opened and closed here."""
+    from misgan.features.store import open_store
+
+    if hasattr(cache, "read") and hasattr(cache, "fingerprint"):
+        yield cache
+        return
+    store = open_store(cache)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class FoldLog:
+    """The run's JSON-lines log with the fold name added to every record."""
+
+    def __init__(self, run: StageRun, fold: str) -> None:
+        self.log, self.fold = run.log, fold
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.log.write({"fold": self.fold, **record})
+
+
+def run_stage1(
     store: Any,
     config: AlignConfig,
-    protocol: str = "loso-speaker",
+    run_config: Any,
+    train: Callable[[Fold, StageRun], AlignResult],
+    run_dir: str | Path | None,
     *,
-    fold_file: str | Path | None = None,
-    k: int = 5,
-    only: list[str] | None = None,
-    run_dir: str | Path | None = None,
-    progress: bool | None = None,
-) -> dict[str, Any]:
-    """Train every fold of `protocol` on `store`, write `folds/<fold>/` and return the summary
-    (per-fold baseline and retrieval, mean ± std). `only` restricts to the named folds."""
+    echo: Echo | None = None,
+    mode: str = "adapter",
+) -> RunResult:
+    """The fold loop shared by adapter mode and fine-tuning: key, reuse, per-fold resume, completion.
+    `run_config` is what the key and the fold attrs record (the AlignConfig, or align + finetune)."""
     from misgan.data.folds import make_folds, select_folds
-    from misgan.runs import JsonlLog
 
     meta = store.meta()
-    y = store.labels
-    if "text" not in store.dims:
-        raise MisganError(f"{store.path}: stage 1 needs text features; this cache holds only {list(store.dims)}")
-    audio, text = store.read("audio"), store.read("text")
-    folds = select_folds(make_folds(meta, protocol, k=k, seed=config.seed, file=fold_file), only, f"{store.path}")
-    log = JsonlLog(Path(run_dir) / "log.jsonl") if run_dir is not None else None
+    protocol = config.protocol
+    every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
+    todo = select_folds(every, list(config.folds), str(store.path))
+    upstream = {"fold_file": _fold_file_digest(config.fold_file)} if config.fold_file else None
+    key = run_key("align", store.fingerprint, run_config, upstream)
+    run = begin_run(
+        store.path,
+        "align",
+        key,
+        run_dir,
+        cache_fingerprint=store.fingerprint,
+        config=run_config,
+        upstream=upstream,
+        seed=config.seed,
+        threads=config.threads,
+    )
+    if run.complete:
+        say(echo, f"align: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
+        return run.result(reused=True)
     spk = meta["speaker"].astype(str).to_numpy()
-    per_fold = []
-    for fold in folds:
-        result = train_fold(audio, text, y, fold, config, len(store.label_names), log=log, progress=progress)
-        write_result(store, fold, result, config, spk, protocol)
-        per_fold.append({"fold": fold.name, **_scores(result), "best_epoch": result.best_epoch})
-        if log is not None:
-            log.write({"fold": fold.name, "event": "fold_done", **per_fold[-1]})
-    summary = summarise(per_fold)
-    summary.update(protocol=protocol, cache=str(store.path), config=to_dict(config))
-    if run_dir is not None:
-        _write_json(Path(run_dir) / "summary.json", summary)
-    return summary
+    with thread_limit(config.threads):
+        for fold in todo:
+            if run.has_fold(fold.name):
+                continue  # finished before an interruption
+            t0 = time.perf_counter()
+            result = train(fold, run)
+            arrays, attrs = fold_record(result, fold, run_config, spk, protocol, mode, key)
+            run.write_fold(fold.name, arrays, attrs)
+            seconds = time.perf_counter() - t0
+            run.log.write({"fold": fold.name, "event": "fold_done", **_scores(attrs), "seconds": seconds})
+            say(echo, f"align {fold.name}: UAR {100 * result.baseline['uar']:.1f}%  ({seconds:.1f} s)")
+    return conclude(run, [f.name for f in every], {"protocol": protocol, "cache": str(store.path), "mode": mode})
 
 
-def write_result(
-    store: Any,
-    fold: Fold,
-    result: AlignResult,
-    config: Any,
-    spk: np.ndarray,
-    protocol: str,
-    mode: str = "adapter",
-) -> None:
-    """Fold group per docs/design.md, plus the standardisation and adapter weights (to recompute h)."""
-    arrays = {
-        "h": result.h,
-        **result.heads,
-        "train_idx": fold.train.astype(np.int64),
-        "valid_idx": fold.valid.astype(np.int64),
-        "test_idx": fold.test.astype(np.int64),
-        **result.extras,
-    }
+def fold_record(
+    result: AlignResult, fold: Fold, config: Any, spk: np.ndarray, protocol: str, mode: str, key: str
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A fold's arrays and attrs per docs/design.md ("Fold groups"), plus the standardisation and adapter
+    weights (to recompute h)."""
+    parts = (fold.train, fold.valid, fold.test)
+    rows = {k: np.asarray(r, np.int64) for k, r in zip(FOLD_ARRAYS[5:], parts, strict=True)}
+    arrays = {"h": result.h, **result.heads, **rows, **result.extras}
     attrs = {
         "train_speakers": fold.speakers(spk, "train"),
         "valid_speakers": fold.speakers(spk, "valid"),
@@ -84,24 +153,78 @@ def write_result(
         "retrieval": result.retrieval,
         "best_epoch": result.best_epoch,
         "text_space": "raw",  # W_t·h + b_t predicts store.read("text") as stored
-        "fingerprint": fold_fingerprint(store.fingerprint, config, fold),
+        "fingerprint": fingerprint({"align_key": key, "fold": fold.name, **rows}),
     }
-    store.write_fold(fold.name, arrays, attrs)
+    return arrays, attrs
 
 
-def fold_fingerprint(store_fp: str | None, config: Any, fold: Fold) -> str:
-    """sha256 of what determines a fold's stage-1 output: the cache, the config and the fold's rows."""
-    digest = hashlib.sha256()
-    digest.update(
-        json.dumps({"store": store_fp, "config": to_dict(config), "fold": fold.name}, sort_keys=True).encode()
-    )
-    for rows in (fold.train, fold.valid, fold.test):
-        digest.update(np.asarray(rows, dtype=np.int64).tobytes() + b"|")
-    return digest.hexdigest()
+def conclude(run: StageRun, names: list[str], extra: dict[str, Any]) -> RunResult:
+    """Finish the run when every fold in `names` is done; else a result that says which folds are."""
+    done = set(run.folds())
+    per_fold = [{"fold": f, **_scores(run.read_fold(f)[1])} for f in names if f in done]
+    summary = {**(summarise(per_fold) if per_fold else {"folds": []}), **extra}
+    todo = [f for f in names if f not in done]
+    if todo:
+        partial = {**summary, "complete": False, "folds_done": [f["fold"] for f in per_fold], "folds_todo": todo}
+        return RunResult(run.kind, run.key, run.path, partial, reused=False)
+    return run.finish({**summary, "complete": True})
 
 
-def _scores(result: AlignResult) -> dict[str, float]:
-    return {**{k: float(result.baseline[k]) for k in ("uar", "wa", "macro_f1")}, **result.retrieval}
+def load_fold(run: StageRun | str | Path, fold: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One finished fold of an align run: (arrays, attrs) as `fold_record` wrote them."""
+    run = run if isinstance(run, StageRun) else StageRun.open(run)
+    if run.kind != "align":
+        raise RunError(f"{run.path}: a {run.kind} run, not a stage-1 (align) run")
+    arrays, attrs = run.read_fold(fold)
+    missing = [k for k in FOLD_ARRAYS if k not in arrays]
+    if missing:
+        raise RunError(f"{run.fold_dir(fold)}: fold {fold} lacks {', '.join(missing)}; re-run `misgan align`")
+    return arrays, attrs
+
+
+def resolve_align_run(store: Any, align_run: str | Path | None = None, echo: Echo | None = None) -> StageRun:
+    """The align run a later stage builds on: `align_run` (a run folder), or the latest complete align run
+    of the cache (said through `echo`). It must have been made from this very cache (same fingerprint)."""
+    if align_run is None:
+        run = latest_run(store.path, "align")
+        if run is None:
+            raise RunError(f"{store.path}: no complete stage-1 run of this cache; run misgan align first")
+        say(echo, f"using align run {run.path} (key {run.key[:12]})")
+    else:
+        run = StageRun.open(align_run)
+        if run.kind != "align":
+            raise RunError(f"{align_run}: a {run.kind} run, not a stage-1 (align) run")
+    made_from = run.record.get("cache_fingerprint")
+    if made_from != store.fingerprint:
+        raise RunError(
+            f"{run.path}: made from another cache (fingerprint {str(made_from)[:12]}, "
+            f"{store.path} has {str(store.fingerprint)[:12]})"
+        )
+    if not run.folds():
+        raise RunError(f"{run.path}: no finished fold in this align run; run misgan align first")
+    return run
+
+
+def say(echo: Echo | None, line: str) -> None:
+    if echo is not None:
+        echo(line)
+
+
+def _fold_file_digest(path: str | Path) -> str:
+    """The fold assignment's content (a file, or an EmoBox folder of files) enters the key, not its name."""
+    p = Path(path)
+    if p.is_dir():
+        return fingerprint({str(f.relative_to(p)): file_sha256(f) for f in sorted(p.rglob("*")) if f.is_file()})
+    if not p.is_file():
+        raise MisganError(f"{p}: fold file not found")
+    return file_sha256(p)
+
+
+def _scores(attrs: dict[str, Any]) -> dict[str, Any]:
+    base = attrs.get("baseline") or {}
+    scores = {k: float(base[k]) for k in ("uar", "wa", "macro_f1") if k in base}
+    scores.update({k: float(v) for k, v in (attrs.get("retrieval") or {}).items() if v is not None})
+    return {**scores, "best_epoch": attrs.get("best_epoch")}
 
 
 def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,20 +235,22 @@ def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The stage-1 table (scores in percent): baseline of W_y on the test speakers, retrieval top-1."""
+    n, todo = len(summary.get("folds", [])), summary.get("folds_todo") or []
+    head = f"{n} folds ({summary.get('protocol', '')})"
+    if todo:
+        head = f"{n} of {n + len(todo)} folds done ({summary.get('protocol', '')}; to do: {', '.join(todo)})"
+    if "mean_std" not in summary:
+        return head
     s = summary["mean_std"]
-    lines = [f"{len(summary['folds'])} folds ({summary.get('protocol', '')}), W_y on h, test speakers:"]
-    lines += [f"  {k:<9} {s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in ("uar", "wa", "macro_f1")]
-    lines.append("  text -> audio retrieval, top-1 (chance):")
+    lines = [f"{head}, W_y on h, test speakers, %:"]
+    lines += [f"  {k:<9} {100 * s[k]['mean']:.1f} ± {100 * s[k]['std']:.1f}" for k in ("uar", "wa", "macro_f1")]
+    lines.append("  text -> audio retrieval, top-1 % (chance):")
     for space in ("wt", "shared"):
         for kind in ("text", "exact"):
             key = f"{space}_{kind}_r@1"
             if key in s:
-                chance = s[f"{space}_{kind}_chance@1"]["mean"]
-                lines.append(f"    {space:<6} {kind:<5} {s[key]['mean']:.3f} ± {s[key]['std']:.3f} ({chance:.3f})")
+                chance = 100 * s[f"{space}_{kind}_chance@1"]["mean"]
+                mean, std = 100 * s[key]["mean"], 100 * s[key]["std"]
+                lines.append(f"    {space:<6} {kind:<5} {mean:.1f} ± {std:.1f} ({chance:.1f})")
     return "\n".join(lines)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    tmp.replace(path)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from misgan.errors import StoreError
+from misgan.io import dumps
 
 FORMATS = ("zarr", "h5")
 
@@ -39,7 +40,7 @@ def remove(path: Path) -> None:
 
 
 class Backend:
-    """Arrays addressed by slash paths (`audio`, `folds/f1/h`) plus JSON attributes per group."""
+    """Named arrays at the root (`audio`, `y`, ...) plus JSON attributes of the root."""
 
     def create_array(self, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], dtype: Any) -> None:
         raise NotImplementedError
@@ -59,19 +60,10 @@ class Backend:
     def has(self, name: str) -> bool:
         raise NotImplementedError
 
-    def get_attrs(self, group: str = "") -> dict[str, Any]:
+    def get_attrs(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def update_attrs(self, values: dict[str, Any], group: str = "") -> None:
-        raise NotImplementedError
-
-    def subgroups(self, group: str) -> list[str]:
-        raise NotImplementedError
-
-    def arrays(self, group: str) -> list[str]:
-        raise NotImplementedError
-
-    def delete(self, name: str) -> None:
+    def update_attrs(self, values: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -125,26 +117,11 @@ class ZarrBackend(Backend):
             return False
         return True
 
-    def get_attrs(self, group: str = "") -> dict[str, Any]:
-        node = self.root[group] if group else self.root
-        return dict(node.attrs)
+    def get_attrs(self) -> dict[str, Any]:
+        return dict(self.root.attrs)
 
-    def update_attrs(self, values: dict[str, Any], group: str = "") -> None:
-        node = self.root.require_group(group) if group else self.root
-        node.attrs.update(json.loads(json.dumps(values)))
-
-    def subgroups(self, group: str) -> list[str]:
-        if not self.has(group):
-            return []
-        return sorted(self.root[group].group_keys())
-
-    def arrays(self, group: str) -> list[str]:
-        return sorted(self.root[group].array_keys())
-
-    def delete(self, name: str) -> None:
-        if self.has(name):
-            parent, leaf = self._parent(name)
-            del parent[leaf]
+    def update_attrs(self, values: dict[str, Any]) -> None:
+        self.root.attrs.update(json.loads(dumps(values, indent=None)))
 
 
 class H5Backend(Backend):
@@ -201,26 +178,12 @@ class H5Backend(Backend):
     def has(self, name: str) -> bool:
         return name in self.file
 
-    def get_attrs(self, group: str = "") -> dict[str, Any]:
-        node = self.file[group] if group else self.file
-        return {k: json.loads(v) for k, v in node.attrs.items()}
+    def get_attrs(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.file.attrs.items()}
 
-    def update_attrs(self, values: dict[str, Any], group: str = "") -> None:
-        node = self.file.require_group(group) if group else self.file
+    def update_attrs(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
-            node.attrs[key] = json.dumps(value)
-
-    def subgroups(self, group: str) -> list[str]:
-        if group not in self.file:
-            return []
-        return sorted(k for k, v in self.file[group].items() if isinstance(v, self._h5py.Group))
-
-    def arrays(self, group: str) -> list[str]:
-        return sorted(k for k, v in self.file[group].items() if isinstance(v, self._h5py.Dataset))
-
-    def delete(self, name: str) -> None:
-        if name in self.file:
-            del self.file[name]
+            self.file.attrs[key] = dumps(value, indent=None)
 
     def flush(self) -> None:
         self.file.flush()

@@ -24,8 +24,6 @@ and rank 0 finalises after a barrier. HDF5 files cannot take concurrent writers:
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +40,7 @@ from misgan.errors import MisganError, StoreError
 from misgan.features.backends import format_of, remove
 from misgan.features.store import DEFAULT_CHUNK_ROWS, FeatureStore, open_store, tmp_path
 from misgan.features.stream import EncoderLike, Reader, run_chunks
+from misgan.io import fingerprint as io_fingerprint
 
 EXTRACTION_VERSION = 1
 # clips shorter than this are failures: too short to carry emotion, and openSMILE returns NaN on them
@@ -79,7 +78,8 @@ def fingerprint(
     text_spec: SpecLike | None,
     label_names: list[str] | None = None,
 ) -> str:
-    """sha256 over canonical JSON of (manifest sha256, class order, encoder specs, extraction version)."""
+    """`misgan.io.fingerprint` (sha256 of canonical JSON) of the manifest's sha256, the class order, the
+    encoder specs and the extraction version."""
     payload = {
         "extraction_version": EXTRACTION_VERSION,
         "manifest_sha256": manifest_sha256(manifest),
@@ -87,8 +87,7 @@ def fingerprint(
         "audio": audio_spec.to_dict(),
         "text": None if text_spec is None else text_spec.to_dict(),
     }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()
+    return io_fingerprint(payload)
 
 
 def _load(encoder: EncoderLike | Any, modality: str, device: str, corpus: str | None) -> EncoderLike:

@@ -10,8 +10,6 @@ problem is reported with the file (and, for CSV, the line).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from misgan.data.manifest import label_names as manifest_label_names
 from misgan.data.manifest import manifest_sha256, read_manifest
 from misgan.errors import MisganError
 from misgan.features.store import FeatureStore, store_from_arrays
+from misgan.io import file_sha256, fingerprint
 
 IMPORT_VERSION = 1
 SUFFIXES = (".npy", ".csv", ".parquet", ".pq")
@@ -28,14 +27,6 @@ SUFFIXES = (".npy", ".csv", ".parquet", ".pq")
 
 class FeatureImportError(MisganError):
     """A user feature file cannot be imported."""
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _align_by_id(table: pd.DataFrame, utt_ids: pd.Series, path: Path) -> pd.DataFrame:
@@ -120,11 +111,11 @@ def import_features(
     audio_arr = load_matrix(audio_path, df["utt_id"])
     text_path = None if text is None else Path(text)
     text_arr = None if text_path is None else load_matrix(text_path, df["utt_id"])
-    sources = {"audio": {"file": str(audio_path.resolve()), "sha256": _file_sha256(audio_path)}}
+    sources = {"audio": {"file": str(audio_path.resolve()), "sha256": file_sha256(audio_path)}}
     if text_path is not None:
-        sources["text"] = {"file": str(text_path.resolve()), "sha256": _file_sha256(text_path)}
+        sources["text"] = {"file": str(text_path.resolve()), "sha256": file_sha256(text_path)}
     identity = {"import_version": IMPORT_VERSION, "manifest_sha256": manifest_sha256(df), "sources": sources}
-    fp = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    fp = fingerprint(identity)
     attrs = {
         "corpus": corpus,
         "manifest_sha256": manifest_sha256(df),

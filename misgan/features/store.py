@@ -6,6 +6,9 @@ features first and the `done` flags last, so a chunk killed mid-write is redone)
 drops failed rows, marks the store complete and renames `path.tmp` to `path`: a crash never leaves
 a store at `path` that looks finished. `open_store(path)` refuses anything else.
 
+A complete store is read-only, for good: stage results live in run folders keyed by the cache's
+fingerprint (misgan.runs), so a cache never changes under the runs that were made from it.
+
 A complete store holds only valid rows: an utterance that could not be read or encoded is listed in
 `attrs["failures"]` with its reason and is not a row, so every later stage can use all rows.
 Layout and attributes: docs/cache-format.md.
@@ -25,6 +28,7 @@ import pandas as pd
 
 from misgan.errors import StoreError
 from misgan.features.backends import Backend, H5Backend, format_of, open_backend, remove
+from misgan.io import fingerprint
 
 FORMAT_NAME = "misgan-features"
 FORMAT_VERSION = 1
@@ -207,6 +211,7 @@ class FeatureStore:
 
     def write_rows(self, start: int, features: Mapping[str, np.ndarray], failures: list[str]) -> None:
         """Write rows `start..start+len(failures)`: features, then failure reasons, then the done flags."""
+        self._writable()
         n = len(failures)
         stop = start + n
         if start % self.chunk_rows or (stop % self.chunk_rows and stop != self.n_rows):
@@ -226,6 +231,7 @@ class FeatureStore:
             self._b.flush()
 
     def update_attrs(self, values: Mapping[str, Any]) -> None:
+        """Set root attributes of a store still being written (`path.tmp`)."""
         self._writable()
         self._b.update_attrs(dict(values))
         self.attrs = self._b.get_attrs()
@@ -234,6 +240,7 @@ class FeatureStore:
         """Drop failed rows, mark complete, rename `path.tmp` -> `path`; return the store opened read-only."""
         if self.location == self.path:
             raise StoreError(f"{self.path}: the store is already complete")
+        self._writable()
         done = self.done_mask()
         if not done.all():
             missing = int((~done).sum())
@@ -260,44 +267,14 @@ class FeatureStore:
             os.replace(self.location, self.path)
         return open_store(self.path)
 
-    # ---- folds (written by stage 1) ------------------------------------------------------------
-    def write_fold(self, name: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
-        """Replace fold group `folds/<name>`; it counts as present only once its attrs are written (last)."""
-        if not name or "/" in name:
-            raise StoreError(f"{self.location}: invalid fold name {name!r}")
-        self._writable()
-        group = f"folds/{name}"
-        self._b.delete(group)
-        for key, value in arrays.items():
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                raise StoreError(f"{self.location}: fold {name}: array {key!r} is a scalar; put it in attrs")
-            chunks = (min(self.chunk_rows, max(1, arr.shape[0])), *arr.shape[1:])
-            self._b.create_array(f"{group}/{key}", arr.shape, chunks, arr.dtype)
-            self._b.write(f"{group}/{key}", slice(None), arr)
-        self._b.update_attrs({**dict(attrs), "complete": True}, group=group)
-        if isinstance(self._b, H5Backend):
-            self._b.flush()
-
-    def folds(self) -> list[str]:
-        return [f for f in self._b.subgroups("folds") if self._b.get_attrs(f"folds/{f}").get("complete")]
-
-    def read_fold(self, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if name not in self.folds():
-            have = ", ".join(self.folds()) or "none"
-            raise StoreError(f"{self.location}: no fold {name!r} (folds present: {have}); run `misgan align`")
-        group = f"folds/{name}"
-        arrays = {k: self._b.read(f"{group}/{k}") for k in self._b.arrays(group)}
-        attrs = self._b.get_attrs(group)
-        attrs.pop("complete", None)
-        return arrays, attrs
-
     # ---- housekeeping -------------------------------------------------------------------------
     def _writable(self) -> None:
-        if self._mode == "r":
-            self._b.close()
-            self._b = open_backend(self.location, "r+", self.format)
-            self._mode = "r+"
+        """A complete cache is never modified: results go to run folders (misgan.runs)."""
+        if self._mode == "r" or self.location == self.path:
+            raise StoreError(
+                f"{self.path}: a complete feature cache is read-only; stage results belong in run folders "
+                "(misgan.runs), a new cache needs `misgan extract` or `misgan import`"
+            )
 
     def close(self) -> None:
         self._b.close()
@@ -355,17 +332,17 @@ def open_store(path: str | Path) -> FeatureStore:
 
 
 def arrays_fingerprint(meta: pd.DataFrame, arrays: Mapping[str, np.ndarray | None]) -> str:
-    """sha256 of the row table and the feature bytes: the identity of a store built from arrays."""
-    h = hashlib.sha256()
-    for col in ("utt_id", "label", "speaker", "session", "split"):
-        if col in meta:
-            h.update("\x1f".join(meta[col].fillna("").astype(str)).encode("utf-8") + b"\x1e")
-    for name in sorted(arrays):
-        arr = arrays[name]
+    """`misgan.io.fingerprint` of the row table and the feature values: the identity of a store built
+    from arrays. Each matrix enters as its shape and the sha256 of its float32 bytes (as JSON it would
+    be a hundred times larger)."""
+    cols = ("utt_id", "label", "speaker", "session", "split")
+    table = {c: meta[c].fillna("").astype(str).tolist() for c in cols if c in meta}
+    feats = {}
+    for name, arr in arrays.items():
         if arr is not None:
             a = np.ascontiguousarray(arr, dtype=np.float32)
-            h.update(name.encode() + str(a.shape).encode() + a.tobytes())
-    return h.hexdigest()
+            feats[name] = {"shape": list(a.shape), "sha256": hashlib.sha256(memoryview(a).cast("B")).hexdigest()}
+    return fingerprint({"rows": table, "features": feats})
 
 
 def store_from_arrays(

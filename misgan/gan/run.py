@@ -1,15 +1,18 @@
 """Stage 2 on a feature cache: one generator per fold, trained on that fold's training rows only.
 
-Each fold's rows reach the GAN through `GuardedRows`, which raises `LeakageError` if a test row is ever
-requested; `load_fold_training` also checks that no training speaker is a test speaker. Outputs of a
-run folder `runs/NAME/`: config.yaml, command.txt, meta.json (misgan.runs), log.jsonl (one record per
-fold and epoch), `<fold>/generator.pt` (misgan.gan.models.save_generator) and `<fold>/metrics.json`,
-and `summary.json` (the kept epoch's metrics of every fold).
+    result = train_gan("cache/ravdess.zarr", GanConfig(epochs=200))  # -> RunResult, runs/ravdess/gan-<key>
+
+The folds come from a stage-1 (align) run of the same cache (`alignment.run.load_fold`). Each fold's rows
+reach the GAN through `GuardedRows`, which raises `LeakageError` if a test row is ever requested;
+`load_fold_training` also checks that no training speaker is a test speaker. The gan run folder
+(misgan.runs: run.json, config.yaml, meta.json, log.jsonl with one record per fold and epoch, summary.json)
+holds `folds/<fold>/generator.pt` (misgan.gan.models.save_generator) and `folds/<fold>/attrs.json` (the
+kept epoch's metrics; written last, it marks the fold done). Its key includes the align run's key.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from misgan.alignment.run import Echo, FoldLog, load_fold, open_cache, resolve_align_run, say
 from misgan.config import to_dict
 from misgan.errors import FoldError, StoreError
 from misgan.features.store import FeatureStore, open_store, store_from_arrays
@@ -31,9 +35,7 @@ from misgan.gan.train import (
     load_generator,
     save_generator,
 )
-from misgan.runs import JsonlLog
-
-FOLD_KEYS = ("h", *HEAD_KEYS, "train_idx", "valid_idx", "test_idx")
+from misgan.runs import RunResult, StageRun, begin_run, run_key
 
 
 class LeakageError(FoldError):
@@ -85,14 +87,13 @@ class FoldTraining:
     guard: GuardedRows
 
 
-def load_fold_training(store: FeatureStore, fold: str, use_text: bool = True) -> FoldTraining:
-    """Read one fold group and its training (and validation) rows through a `GuardedRows`."""
-    where = f"{store.path}: fold {fold}"
-    arrays, attrs = store.read_fold(fold)
-    missing = [k for k in FOLD_KEYS if k not in arrays]
-    if missing:
-        raise StoreError(f"{where}: the fold group lacks {', '.join(missing)}; re-run `misgan align`")
+def load_fold_training(store: FeatureStore, align_run: StageRun, fold: str, use_text: bool = True) -> FoldTraining:
+    """Read one stage-1 fold and its training (and validation) rows through a `GuardedRows`."""
+    where = f"{align_run.path}: fold {fold}"
+    arrays, attrs = load_fold(align_run, fold)
     train, valid, test = (np.asarray(arrays[k], np.int64) for k in ("train_idx", "valid_idx", "test_idx"))
+    if len(arrays["h"]) != store.n_rows:
+        raise StoreError(f"{where}: h has {len(arrays['h'])} rows, {store.path} has {store.n_rows}")
     speakers = store.meta()["speaker"].astype(str).to_numpy()
     test_speakers = set(speakers[test]) | {str(s) for s in attrs.get("test_speakers", [])}
     both = sorted(set(speakers[np.concatenate([train, valid])]) & test_speakers)
@@ -115,70 +116,118 @@ def load_fold_training(store: FeatureStore, fold: str, use_text: bool = True) ->
     return FoldTraining(fold, h, y, t, part(valid) if len(valid) else None, heads, store.label_names, train, guard)
 
 
-class _FoldLog:
-    """Adds the fold name to each epoch record of the run's JSON-lines log."""
-
-    def __init__(self, log: JsonlLog, fold: str) -> None:
-        self.log, self.fold = log, fold
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.log.write({"fold": self.fold, **record})
+def generator_path(run: StageRun | str | Path, fold: str) -> Path:
+    """Where a gan run keeps the generator of `fold` (present once the fold is done: `run.has_fold`)."""
+    run = run if isinstance(run, StageRun) else StageRun.open(run)
+    return run.fold_dir(fold) / "generator.pt"
 
 
 def train_fold(
-    store: FeatureStore, fold: str, config: GanConfig, run_dir: Path, progress: bool | None = None
+    store: FeatureStore,
+    align_run: StageRun,
+    fold: str,
+    config: GanConfig,
+    run: StageRun,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Train, save `<run_dir>/<fold>/generator.pt` and metrics.json; return the fold's summary."""
-    data = load_fold_training(store, fold, config.use_text)
-    log = _FoldLog(JsonlLog(run_dir / "log.jsonl"), fold)
+    """Train one generator, save it to `generator_path(run, fold)`; return the fold's summary."""
+    data = load_fold_training(store, align_run, fold, config.use_text)
     result = fit_gan(
         data.h,
         data.y,
         data.t,
         data.heads,
         config,
-        log=log,
+        log=FoldLog(run, fold),
         valid=data.valid,
         progress=progress,
         desc=f"gan {fold}",
     )
-    out = run_dir / fold
-    extra = {"cache": str(store.path), "cache_fingerprint": store.fingerprint, "n_train": len(data.h)}
-    save_generator(out / "generator.pt", result, label_names=data.label_names, fold=fold, extra=extra)
-    summary = {
+    extra = {
+        "cache": str(store.path),
+        "cache_fingerprint": store.fingerprint,
+        "align_run": str(align_run.path),
+        "align_key": align_run.key,
+        "n_train": len(data.h),
+    }
+    save_generator(generator_path(run, fold), result, label_names=data.label_names, fold=fold, extra=extra)
+    return {
         "fold": fold,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped": result.stopped,
         **to_dict(result.metrics),
     }
-    _write_json(out / "metrics.json", summary)
-    return summary
 
 
-def run_gan(
-    cache: str | Path,
-    config: GanConfig,
-    run_dir: Path,
-    folds: list[str] | None = None,
+def train_gan(
+    cache: Any,
+    config: GanConfig | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    align_run: str | Path | None = None,
     progress: bool | None = None,
-    on_fold: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train one generator per fold (all folds of the cache when `folds` is None); write summary.json."""
-    store = open_store(cache)
-    try:
-        names = store.folds() if folds is None else folds
-        if not names:
-            raise StoreError(f"{store.path}: no stage-1 folds in this cache; run `misgan align` first")
-        summaries = []
-        for fold in names:
-            summaries.append(train_fold(store, fold, config, run_dir, progress))
-            if on_fold is not None:
-                on_fold(summaries[-1])
-    finally:
-        store.close()
-    _write_json(run_dir / "summary.json", summaries)
-    return summaries
+    echo: Echo | None = None,
+) -> RunResult:
+    """Stage 2: one generator per fold of a stage-1 run (`align_run`, default the cache's latest complete
+    one), in a gan run keyed by the cache, `config` and the align run's key. `config.folds` trains a subset;
+    the run completes when every fold of a complete align run has its generator."""
+    config = config or GanConfig()
+    with open_cache(cache) as store:
+        up = resolve_align_run(store, align_run, echo)
+        names = up.folds()
+        missing = [f for f in config.folds if f not in names]
+        if missing:
+            raise FoldError(
+                f"{up.path}: no fold {', '.join(map(repr, missing))} in this align run (folds: {', '.join(names)})"
+            )
+        upstream = {"align": up.key}
+        key = run_key("gan", store.fingerprint, config, upstream)
+        run = begin_run(
+            store.path,
+            "gan",
+            key,
+            run_dir,
+            cache_fingerprint=store.fingerprint,
+            config=config,
+            upstream=upstream,
+            seed=config.seed,
+            threads=config.threads,
+        )
+        if run.complete:
+            say(echo, f"gan: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
+            return run.result(reused=True)
+        for fold in [f for f in names if not config.folds or f in config.folds]:
+            if run.has_fold(fold):
+                continue  # finished before an interruption
+            t0 = time.perf_counter()
+            summary = train_fold(store, up, fold, config, run, progress)
+            run.write_fold(fold, {}, summary)
+            seconds = time.perf_counter() - t0
+            run.log.write({"fold": fold, "event": "fold_done", "seconds": seconds})
+            say(echo, fold_line(summary, seconds))
+    return _conclude(run, up, names)
+
+
+def fold_line(s: dict[str, Any], seconds: float) -> str:
+    """One plain line per finished fold: the frozen head's accuracy on generated rows, quality, time."""
+    stop = f"  [{s['stopped']}]" if s.get("stopped") else ""
+    return (
+        f"gan {s['fold']}: consistency {100 * s['consistency']:.1f}%  FD {s['fd']:.2f}  "
+        f"best epoch {s['best_epoch']}/{s['epochs_run']}  ({seconds:.1f} s){stop}"
+    )
+
+
+def _conclude(run: StageRun, up: StageRun, names: list[str]) -> RunResult:
+    done = set(run.folds())
+    per_fold = [run.read_fold(f)[1] for f in names if f in done]
+    summary = {"folds": per_fold, "align_run": str(up.path), "align_key": up.key}
+    todo = [f for f in names if f not in done]
+    if todo or not up.complete:
+        # an incomplete align run may still gain folds: this run cannot be complete before it is
+        partial = {**summary, "complete": False, "folds_done": sorted(done), "folds_todo": todo}
+        return RunResult(run.kind, run.key, run.path, partial, reused=False)
+    return run.finish({**summary, "complete": True})
 
 
 def sample_to_store(
@@ -202,7 +251,7 @@ def sample_to_store(
             raise GanError(f"{generator_path}: the checkpoint names no fold or labels; cannot sample from it")
         if list(names) != store.label_names:
             raise GanError(f"{generator_path}: its labels {names} differ from {store.path}'s {store.label_names}")
-        data = load_fold_training(store, fold, generator.use_text)
+        data = load_fold_training(store, _align_run_of(ckpt, generator_path), fold, generator.use_text)
     finally:
         store.close()
     labels = np.repeat(np.arange(len(names)), n_per_class)
@@ -233,8 +282,16 @@ def sample_to_store(
     return store_from_arrays(out, meta, h_syn, t_cond, list(names), attrs, overwrite=overwrite)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(data), indent=2, default=float) + "\n")
-    tmp.replace(path)
+def _align_run_of(ckpt: dict[str, Any], generator: str | Path) -> StageRun:
+    """The align run a generator was trained on: named in its checkpoint, else its gan run's upstream key
+    (found among the runs of the checkpoint's cache)."""
+    from misgan.runs import find_run
+
+    path = ckpt.get("align_run")
+    if path and Path(path, "run.json").is_file():
+        return StageRun.open(path)
+    key, cache = ckpt.get("align_key"), ckpt.get("cache")
+    found = find_run(cache, "align", key) if (key and cache) else None
+    if found is None:
+        raise GanError(f"{generator}: its stage-1 run ({path or '?'}) is gone; cannot find the fold's rows")
+    return found
