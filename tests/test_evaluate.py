@@ -352,3 +352,33 @@ def test_augment_resumes_per_fold_with_identical_results(store, tmp_path, monkey
     resumed = read_json(out.run_dir / "results.json")
     assert without_timing(resumed)["runs"] == without_timing(whole)["runs"]
     assert resumed["summary"] == whole["summary"]
+
+
+def test_cli_gan_then_augment_reuses_the_gan_run(store, tmp_path, monkeypatch):
+    """The README's order on the command line, one config file for both: `misgan gan` trains the generators,
+    `misgan augment` finds them by key and says so (before the fix it always trained its own)."""
+    import yaml
+
+    from misgan.cli import app
+
+    cfg = {
+        "gan": {"epochs": 2, "patience": 0, "batch_size": 64, "threads": 1, "noise_dim": 16},
+        "augment": {"methods": ["none", "ours"], "folds": ["spk-spk02"], "tsne": False,
+                    "classifier": {"max_epochs": 40, "patience": 10}},
+    }  # fmt: skip
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    runner = CliRunner()
+    r = runner.invoke(app, ["gan", "--cache", str(store.path), "--config", "run.yaml", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    (gan_dir,) = [p for p in (tmp_path / "runs" / "c").iterdir() if p.name.startswith("gan-")]
+    refuse_gan_training(monkeypatch)
+    r = runner.invoke(app, ["augment", "--cache", str(store.path), "--config", "run.yaml", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert f"generators: gan run {Path('runs') / 'c' / gan_dir.name}" in r.output and "found by key" in r.output
+    (aug_dir,) = [p for p in (tmp_path / "runs" / "c").iterdir() if p.name.startswith("augment-")]
+    res = read_json(aug_dir / "results.json")
+    assert res["gan_run"]["key"] == StageRun.open(gan_dir).key and not res["gan_run"]["trained"]
+    assert (
+        "GAN settings: {" in (aug_dir / "report.md").read_text()
+        and "'noise_dim': 16" in (aug_dir / "report.md").read_text()
+    )
