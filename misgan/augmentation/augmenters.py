@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from misgan.augmentation.classifier import AugmentError, TrainView
+from misgan.augmentation.fold_data import AugmentError, TrainView
 
 METHODS = ("none", "noise", "mixup", "smote", "cgan", "ours")
 

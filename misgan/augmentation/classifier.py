@@ -5,28 +5,37 @@ stage-1 `W_y, b_y` for unimodal SER, or a small MLP on concat(audio, text) for m
 Training is full-batch Adam with early stopping on the fold's validation speakers, so a fold takes
 well under a second on CPU.
 
-Fold hygiene: `FoldData.train_view()` hands out copies of the training rows only; augmenters and the
-GAN receive nothing else, and test rows are read once, after training (`FoldData.test()`).
+Fold hygiene (misgan.augmentation.fold_data): `FoldData.train_view()` hands out copies of the training rows
+only; augmenters and the GAN receive nothing else, and test rows are read once, after training.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from misgan.alignment.losses import class_weights_from_labels
 from misgan.augmentation.config import ClassifierConfig
-from misgan.errors import FoldError, MisganError
+from misgan.augmentation.fold_data import AugmentError, FoldData, TrainView
 from misgan.metrics import classification_metrics
 from misgan.training import BestState, EarlyStopping, fit
 
-
-class AugmentError(MisganError):
-    """Stage-3 inputs are inconsistent (shapes, labels, empty folds)."""
+__all__ = [
+    "AugmentError",
+    "ClassifierConfig",
+    "FoldData",
+    "TrainView",
+    "TrainedClassifier",
+    "evaluate_multimodal",
+    "evaluate_unimodal",
+    "project_text",
+    "score_classifier",
+    "train_classifier",
+]
 
 
 @dataclass
@@ -165,75 +174,6 @@ def _validation_loss(
             return float(loss_fn(model(xv), yv))
 
     return val_loss
-
-
-# ---------------------------------------------------------------- fold data
-
-
-@dataclass(frozen=True)
-class TrainView:
-    """What an augmenter or the GAN may see of a fold: copies of the training rows and the heads."""
-
-    h: np.ndarray
-    t: np.ndarray
-    y: np.ndarray
-    heads: dict[str, np.ndarray]
-    n_classes: int
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (h, y, t) of the validation speakers
-
-
-@dataclass
-class FoldData:
-    """One fold: the aligned features of every row, the stage-1 heads and the row partition."""
-
-    name: str
-    h: np.ndarray  # (N, Dh) aligned audio features (stage 1 output)
-    t: np.ndarray  # (N, Dt) text features
-    y: np.ndarray  # (N,)
-    train_idx: np.ndarray
-    valid_idx: np.ndarray
-    test_idx: np.ndarray
-    heads: dict[str, np.ndarray]  # W_y, b_y, W_t, b_t
-    n_classes: int
-    attrs: dict[str, Any] = field(default_factory=dict)
-    requested: set[int] = field(default_factory=set)  # rows handed out for fitting (never a test row)
-
-    def __post_init__(self) -> None:
-        parts = {"train": self.train_idx, "valid": self.valid_idx, "test": self.test_idx}
-        for a, b in (("train", "test"), ("valid", "test"), ("train", "valid")):
-            if len(np.intersect1d(parts[a], parts[b])):
-                raise FoldError(f"fold {self.name}: rows shared between {a} and {b}")
-        if len(self.train_idx) == 0 or len(self.test_idx) == 0:
-            raise FoldError(f"fold {self.name}: empty train or test rows")
-        for key in ("W_y", "b_y", "W_t", "b_t"):
-            if key not in self.heads:
-                raise AugmentError(f"fold {self.name}: stage-1 head {key} missing")
-
-    def _take(self, rows: np.ndarray) -> np.ndarray:
-        """Row indices handed out for fitting, checked against the test rows and remembered."""
-        bad = np.intersect1d(rows, self.test_idx)
-        if len(bad):
-            raise FoldError(f"fold {self.name}: test row(s) such as {int(bad[0])} requested for fitting (leakage)")
-        self.requested.update(np.asarray(rows).tolist())
-        return rows
-
-    def train_view(self) -> TrainView:
-        r, v = self._take(self.train_idx), self._take(self.valid_idx)
-        heads = {k: v.copy() for k, v in self.heads.items()}
-        valid = (self.h[v].copy(), self.y[v].copy(), self.t[v].copy())
-        return TrainView(self.h[r].copy(), self.t[r].copy(), self.y[r].copy(), heads, self.n_classes, valid)
-
-    def valid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r = self._take(self.valid_idx)
-        return self.h[r], self.t[r], self.y[r]
-
-    def test(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r = self.test_idx
-        return self.h[r], self.t[r], self.y[r]
-
-    def with_features(self, name: str, h: np.ndarray, heads: dict[str, np.ndarray]) -> FoldData:
-        """The same partition over other features/heads (the α=β=0 stage-1 variant)."""
-        return dataclasses.replace(self, name=name, h=h, heads=heads, requested=set())
 
 
 # ---------------------------------------------------------------- evaluation

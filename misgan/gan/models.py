@@ -9,6 +9,7 @@ torch is imported at module level here, so `misgan/__init__.py` must not import 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from misgan.config import to_dict
 from misgan.errors import MisganError
+from misgan.gan.config import TEXT_MODES
 
 CHECKPOINT_FORMAT = "misgan-generator/1"
 ARCHS = ("linear", "mlp")
@@ -178,7 +180,39 @@ def init_output_from_data(
         last.bias.add_(h.mean(0) - G(z, onehot, t_std).mean(0))
 
 
-# ---------------------------------------------------------------- sampling and checkpoints
+# ---------------------------------------------------------------- conditioning text, sampling, checkpoints
+
+
+def conditioning_text(
+    t: np.ndarray | None, y: np.ndarray, labels: np.ndarray, mode: str, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Text embeddings (raw, as stored) to condition one generated row per entry of `labels`.
+
+    paired: when `labels` equals `y`, row i gets t[i] (its own real utterance); otherwise each label takes
+            the texts of training rows of that class without replacement (reshuffled once a class is used up).
+    class:  each label takes t of a training row of that class drawn uniformly with replacement (--balance).
+    none:   None (generator trained without text)."""
+    if mode not in TEXT_MODES:
+        raise GanError(f"conditioning text: mode must be one of {', '.join(TEXT_MODES)} (got {mode!r})")
+    if mode == "none":
+        return None
+    if t is None:
+        raise GanError(f"conditioning text: mode {mode!r} needs text embeddings")
+    t, y, labels = np.asarray(t), np.asarray(y, np.int64), np.asarray(labels, np.int64)
+    if mode == "paired" and len(labels) == len(y) and np.array_equal(labels, y):
+        return t.astype(np.float32, copy=True)
+    rows = np.empty(len(labels), np.int64)
+    for k in np.unique(labels):
+        pool = np.flatnonzero(y == k)
+        if len(pool) == 0:
+            raise GanError(f"conditioning text: no training row of class {k} to take text from")
+        where = np.flatnonzero(labels == k)
+        if mode == "class":
+            rows[where] = rng.choice(pool, size=len(where), replace=True)
+        else:
+            reps = math.ceil(len(where) / len(pool))
+            rows[where] = np.concatenate([rng.permutation(pool) for _ in range(reps)])[: len(where)]
+    return t[rows].astype(np.float32)
 
 
 def generate(

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from misgan.gan.config import TEXT_MODES, GanConfig
+from misgan.gan.config import GanConfig
 from misgan.gan.evaluation import EvalSet, evaluate
 from misgan.gan.losses import gan_losses
 from misgan.gan.metrics import Selector
-from misgan.gan.models import GanError, Generator, generate, load_generator, save_generator
+from misgan.gan.models import GanError, Generator, conditioning_text, generate, load_generator, save_generator
 from misgan.training import BestState, Callback, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite, fit
 
 __all__ = [
@@ -57,41 +57,6 @@ class GanResult:
     best_epoch: int = 0
     stopped: str = ""  # why training ended before config.epochs ("" when it ran them all)
     config: GanConfig = field(default_factory=GanConfig)
-
-
-# ---------------------------------------------------------------- conditioning text
-
-
-def conditioning_text(
-    t: np.ndarray | None, y: np.ndarray, labels: np.ndarray, mode: str, rng: np.random.Generator
-) -> np.ndarray | None:
-    """Text embeddings (raw, as stored) to condition one generated row per entry of `labels`.
-
-    paired: when `labels` equals `y`, row i gets t[i] (its own real utterance); otherwise each label takes
-            the texts of training rows of that class without replacement (reshuffled once a class is used up).
-    class:  each label takes t of a training row of that class drawn uniformly with replacement (--balance).
-    none:   None (generator trained without text)."""
-    if mode not in TEXT_MODES:
-        raise GanError(f"conditioning text: mode must be one of {', '.join(TEXT_MODES)} (got {mode!r})")
-    if mode == "none":
-        return None
-    if t is None:
-        raise GanError(f"conditioning text: mode {mode!r} needs text embeddings")
-    t, y, labels = np.asarray(t), np.asarray(y, np.int64), np.asarray(labels, np.int64)
-    if mode == "paired" and len(labels) == len(y) and np.array_equal(labels, y):
-        return t.astype(np.float32, copy=True)
-    rows = np.empty(len(labels), np.int64)
-    for k in np.unique(labels):
-        pool = np.flatnonzero(y == k)
-        if len(pool) == 0:
-            raise GanError(f"conditioning text: no training row of class {k} to take text from")
-        where = np.flatnonzero(labels == k)
-        if mode == "class":
-            rows[where] = rng.choice(pool, size=len(where), replace=True)
-        else:
-            reps = math.ceil(len(where) / len(pool))
-            rows[where] = np.concatenate([rng.permutation(pool) for _ in range(reps)])[: len(where)]
-    return t[rows].astype(np.float32)
 
 
 # ---------------------------------------------------------------- training
