@@ -300,3 +300,22 @@ def test_fuzz_wrong_types_and_unknown_keys_raise_only_config_error(cls, data):
             assert str(exc)
         else:
             assert isinstance(out, cls)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=st.dictionaries(
+        st.one_of(st.sampled_from(["corpus", "extract", "align", "gan", "augment", "run"]), st.text(max_size=8)),
+        st.one_of(values, st.dictionaries(st.sampled_from(["seed", "threads", "gan", "lr", "epochs"]), values)),
+        max_size=4,
+    )
+)
+def test_fuzz_whole_run_configs_raise_only_config_error(raw):
+    from misgan.pipeline.config import config_from_dict
+
+    try:
+        out = config_from_dict(raw, "run.yaml")
+    except ConfigError as exc:
+        assert str(exc).startswith("run.yaml: ")
+    else:
+        assert isinstance(out, PipelineConfig)
