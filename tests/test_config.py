@@ -236,6 +236,11 @@ def test_cli_options_reach_the_config_and_only_given_ones(tmp_path, captured):
     res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--compare", "--gan-run", "g"])
     assert res.exit_code == 0, res.output
     assert len(captured[-1][1].methods) == 6 and str(captured[-1][2]["gan_run"]) == "g"
+    # the same options on gan and augment give the same generator settings: augment finds gan's run by key
+    same = ["--cache", "c.zarr", "--seed", "3", "--epochs", "20", "--threads", "1"]
+    assert runner.invoke(app, ["gan", *same]).exit_code == 0
+    assert runner.invoke(app, ["augment", *same, "--gan-patience", "50"]).exit_code == 0
+    assert key_fields(captured[-2][1]) == key_fields(captured[-1][1].gan)
     res = runner.invoke(app, ["gan", "--cache", "c.zarr", "--no-text", "--fold", "x", "--seed", "3"])
     assert res.exit_code == 0, res.output
     gan = captured[-1][1]

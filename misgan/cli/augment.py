@@ -51,7 +51,9 @@ def augment_cmd(
         default(A, "ablation"), "--ablation/--no-ablation", help="Table III ablations (trains α=β=0 stage 1)."
     ),
     seeds: int = typer.Option(default(A, "seeds"), "--seeds", min=1, help="Repeats with seeds seed, seed+1, ..."),
-    seed: int = typer.Option(default(A, "seed"), "--seed", help="First seed."),
+    seed: int = typer.Option(
+        default(A, "seed"), "--seed", help="First seed; also the GAN's, as `misgan gan --seed` (to find its run)."
+    ),
     threads: int = typer.Option(default(A, "threads"), "--threads", min=0, help="torch CPU threads, 0 = default."),
     fold: list[str] | None = typer.Option(
         None, "--fold", metavar="NAME", help="Only this fold (repeatable); default: all."
@@ -87,6 +89,8 @@ def augment_cmd(
         renamed = {"epochs": "gan.epochs", "gan_patience": "gan.patience", "clf_epochs": "classifier.max_epochs"}
         given_ = given(ctx, epochs=epochs, gan_patience=gan_patience, clf_epochs=clf_epochs)
         opts |= {renamed[k]: v for k, v in given_.items()}
+        if "seed" in opts:
+            opts["gan.seed"] = opts["seed"]  # the generators of `misgan gan --seed S` have this key
         cfg = load_config(AugmentConfig, config, overrides=opts)
         result = augment(
             cache, cfg, run_dir, align_run=align_run, gan_run=gan_run, progress=progress, echo=fold_echo()
