@@ -1,4 +1,4 @@
-"""The synthetic demo corpus: counts, layout, determinism, and that the prosody differs as designed."""
+"""The synthetic demo corpus (misgan.pipeline.synthetic): counts, layout, determinism, prosody as designed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from misgan.pipeline.demo import _CUES, _SHARED, PROSODY, generate_corpus, make_speakers, transcript
+from misgan.pipeline.synthetic import _CUES, _SHARED, PROSODY, generate_corpus, make_speakers, transcript
 
 
 def f0_track(x: np.ndarray, sr: int, frame: float = 0.04, fmin: float = 60, fmax: float = 500) -> np.ndarray:

@@ -193,7 +193,7 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
 
     from misgan.cli import app
     from misgan.data.manifest import read_manifest
-    from misgan.pipeline.demo import generate_corpus
+    from misgan.pipeline.synthetic import generate_corpus
 
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=3, seed=0)
@@ -290,7 +290,7 @@ def test_an_interrupted_run_resumes_at_the_failed_step(tmp_path, monkeypatch):
     import torch
 
     import misgan.gan.run
-    from misgan.pipeline.demo import generate_corpus
+    from misgan.pipeline.synthetic import generate_corpus
 
     torch.set_num_threads(1)
     generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=2, seed=1)

@@ -33,7 +33,10 @@ def noalign_config(align: StageRun, folds: list[str]) -> Any:
     from misgan.alignment.config import AlignConfig
     from misgan.config import build, replace
 
-    cfg = build(AlignConfig, align.config, f"{align.path}/run.json")
+    settings = align.config
+    if isinstance(settings.get("align"), dict):  # a fine-tuning run records {"align": ..., "finetune": ...}
+        settings = settings["align"]  # its α=β=0 variant is adapter-mode stage 1, as before
+    cfg = build(AlignConfig, settings, f"{align.path}/run.json")
     return replace(cfg, alpha=0.0, beta=0.0, folds=tuple(folds))
 
 
