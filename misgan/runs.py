@@ -327,7 +327,8 @@ def find_runs(cache: str | Path, kind: str | None = None, root: str | Path = RUN
             continue  # a foreign or damaged folder is not ours to list
         if run.record.get("cache") == want and (kind is None or run.kind == kind):
             out.append(run)
-    return sorted(out, key=lambda r: str(r.record.get("created", "")))
+    # `created` has whole seconds: run.json's modification time orders runs made within one second
+    return sorted(out, key=lambda r: (str(r.record.get("created", "")), (r.path / "run.json").stat().st_mtime_ns))
 
 
 def find_run(cache: str | Path, kind: str, key: str, root: str | Path = RUNS_ROOT) -> StageRun | None:

@@ -129,8 +129,9 @@ def test_interrupted_run_resumes_only_the_missing_folds_with_identical_results(m
     lines: list[str] = []
     resumed = align(cache, SMALL, run_dir="killed", echo=lines.append)
     assert trained == FOLDS[2:] and resumed.summary["complete"] and resumed.key == whole.key
-    assert [line.split(":")[0] for line in lines] == [f"align {f}" for f in FOLDS[2:]]
-    assert all("UAR" in line and "%" in line and line.endswith(" s)") for line in lines)
+    assert lines[0] == "align: resuming killed: 2 of 4 folds already done"
+    assert [line.split(":")[0] for line in lines[1:]] == [f"align {f}" for f in FOLDS[2:]]
+    assert all("UAR" in line and "%" in line and line.endswith(" s)") for line in lines[1:])
     for fold in FOLDS:
         (a, a_attrs), (b, b_attrs) = load_fold(whole.run_dir, fold), load_fold("killed", fold)
         assert sorted(a) == sorted(b)
@@ -169,7 +170,10 @@ def test_gan_finds_the_align_run_refuses_without_one_and_is_listed():
     assert lines[0] == f"using align run {a.run_dir} (key {a.key[:12]})"
     assert [line.split(":")[0] for line in lines[1:]] == [f"gan {f}" for f in FOLDS[:2]]
     assert not g.summary["complete"] and g.summary["folds_todo"] == FOLDS[2:]
-    g = train_gan(cache, GAN, align_run=a.run_dir)
+    lines.clear()
+    g = train_gan(cache, GAN, align_run=a.run_dir, echo=lines.append)  # the same key: resumes, trains the rest
+    assert lines[0] == f"gan: resuming {g.run_dir}: 2 of 4 folds already done"
+    assert [line.split(":")[0] for line in lines[1:]] == [f"gan {f}" for f in FOLDS[2:]]
     assert g.summary["complete"] and [f["fold"] for f in g.summary["folds"]] == FOLDS
     assert g.key == run_key("gan", open_store(cache).fingerprint, GAN, {"align": a.key})
     assert train_gan(cache, GAN).reused

@@ -119,6 +119,8 @@ def run_stage1(
     if run.complete:
         say(echo, f"align: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
         return run.result(reused=True)
+    if run.folds():
+        say(echo, f"align: resuming {run.path}: {len(run.folds())} of {len(every)} folds already done")
     spk = meta["speaker"].astype(str).to_numpy()
     with thread_limit(config.threads):
         for fold in todo:

@@ -197,6 +197,8 @@ def train_gan(
         if run.complete:
             say(echo, f"gan: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
             return run.result(reused=True)
+        if run.folds():
+            say(echo, f"gan: resuming {run.path}: {len(run.folds())} of {len(names)} folds already done")
         for fold in [f for f in names if not config.folds or f in config.folds]:
             if run.has_fold(fold):
                 continue  # finished before an interruption
