@@ -181,6 +181,16 @@ def test_load_rejects_a_foreign_folder(tmp_path):
         misgan.InfoGAN.load(tmp_path / "absent")
 
 
+def test_load_reports_a_damaged_folder(multimodal, tmp_path):
+    folder = multimodal.save(tmp_path / "syn")
+    (folder / "arrays.npz").write_bytes(b"not an npz")
+    with pytest.raises(MisganError, match=r"arrays\.npz"):
+        misgan.InfoGAN.load(folder)
+    (folder / "generator.pt").unlink()
+    with pytest.raises(MisganError, match=r"generator\.pt"):
+        misgan.InfoGAN.load(folder)
+
+
 # ---------------------------------------------------------------- the package's public names
 
 

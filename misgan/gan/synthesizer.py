@@ -320,8 +320,11 @@ class InfoGAN:
             raise SynthesizerError(f"{path / 'infogan.json'}: not a saved InfoGAN (format {FORMAT} expected)")
         g, ckpt = load_generator(path / "generator.pt")
         config = from_dict(GanConfig, ckpt["config"], f"{path / 'generator.pt'} config")
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with np.load(path / "arrays.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise SynthesizerError(f"{path / 'arrays.npz'}: cannot read the saved arrays ({exc})") from None
         self = cls(valid_fraction=meta["valid_fraction"])
         source = str(path / "infogan.json")
         self.config, self.align_config = config, from_dict(AlignConfig, meta["align"], source)
