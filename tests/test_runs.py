@@ -225,3 +225,17 @@ def test_fixture_align_run_and_fold_reader():
     # every file of the run folder is plain JSON / npz
     assert json.loads((run.path / "run.json").read_text())["kind"] == "align"
     store.close()
+
+
+def test_default_align_run_skips_the_ablations_alpha_beta_zero_runs():
+    cache = _cache()
+    noalign = AlignConfig(**{**SMALL.__dict__, "alpha": 0.0, "beta": 0.0})
+    only = align(cache, noalign)
+    lines: list[str] = []
+    train_gan(cache, GanConfig(**{**GAN.__dict__, "folds": (FOLDS[0],)}), echo=lines.append)
+    assert lines[0] == f"using align run {only.run_dir} (key {only.key[:12]})"  # nothing else there
+    full = align(cache, SMALL)
+    align(cache, AlignConfig(**{**noalign.__dict__, "seed": 1}))  # a newer α=β=0 run (stage 3's ablation)
+    lines.clear()
+    train_gan(cache, GanConfig(**{**GAN.__dict__, "folds": (FOLDS[0],)}), echo=lines.append)
+    assert lines[0] == f"using align run {full.run_dir} (key {full.key[:12]})"

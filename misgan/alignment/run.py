@@ -26,7 +26,7 @@ from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
-from misgan.runs import RunError, RunResult, StageRun, begin_run, latest_run, run_key, thread_limit
+from misgan.runs import RunError, RunResult, StageRun, begin_run, find_runs, run_key, thread_limit
 
 # the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*
 FOLD_ARRAYS = ("h", "W_y", "b_y", "W_t", "b_t", "train_idx", "valid_idx", "test_idx")
@@ -188,7 +188,7 @@ def resolve_align_run(store: Any, align_run: str | Path | None = None, echo: Ech
     """The align run a later stage builds on: `align_run` (a run folder), or the latest complete align run
     of the cache (said through `echo`). It must have been made from this very cache (same fingerprint)."""
     if align_run is None:
-        run = latest_run(store.path, "align")
+        run = default_align_run(store.path, store.fingerprint)
         if run is None:
             raise RunError(f"{store.path}: no complete stage-1 run of this cache; run misgan align first")
         say(echo, f"using align run {run.path} (key {run.key[:12]})")
@@ -205,6 +205,21 @@ def resolve_align_run(store: Any, align_run: str | Path | None = None, echo: Ech
     if not run.folds():
         raise RunError(f"{run.path}: no finished fold in this align run; run misgan align first")
     return run
+
+
+def default_align_run(cache: str | Path, fingerprint: str | None) -> StageRun | None:
+    """The newest complete align run of `cache` made from this fingerprint. α = β = 0 runs (the "without
+    alignment" variants stage 3's ablation trains) are the default only when there is no other run."""
+    runs = find_runs(cache, "align")
+    done = [r for r in runs if r.complete and r.record.get("cache_fingerprint") == fingerprint]
+    full = [r for r in done if not is_noalign(r)] or done
+    return full[-1] if full else None
+
+
+def is_noalign(run: StageRun) -> bool:
+    """Whether an align run was trained with α = β = 0 (adapter mode; a fine-tuning run never is)."""
+    cfg = run.config
+    return float(cfg.get("alpha", 1.0)) == 0.0 and float(cfg.get("beta", 1.0)) == 0.0
 
 
 def say(echo: Echo | None, line: str) -> None:
