@@ -17,7 +17,7 @@ Callbacks run in the order given; the first one that returns a reason stops trai
 it do not see that epoch (so a logger placed first records the epoch that stopped the run).
 A "monitor" is a record key, a function of the record returning a comparable score (a tuple compares
 lexicographically), or a judge: any object with `offer(record) -> bool` (True: this epoch is the new best).
-torch is imported only where weights are copied, so importing this module stays light.
+Neither torch nor tqdm is imported here at module level.
 """
 
 from __future__ import annotations
@@ -27,14 +27,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 Record = dict[str, Any]
-Monitor = Any  # str | Callable[[Record], Any] | Judge
-
-
-class Judge(Protocol):
-    def offer(self, record: Record) -> bool: ...
+Monitor = Any  # a record key | Callable[[Record], score] | an object with offer(record) -> bool
 
 
 @dataclass

@@ -47,59 +47,33 @@ def gan_losses(
     for G: g_loss = g_adv + λ_y·l_iy + λ_t·l_it and its parts (a term that is switched off is 0)."""
     if part not in PARTS:
         raise ValueError(f"gan_losses: part must be one of {', '.join(PARTS)} (got {part!r})")
+    if config.mixup and lam is None:
+        raise ValueError("gan_losses: mixup needs the per-row weights lam")
+    lam_col = None if lam is None else lam.unsqueeze(1)
     out: dict[str, torch.Tensor] = {}
     if part in ("D", "both"):
-        out.update(_discriminator(D, h, fake.detach(), lam, config.mixup))
+        # eq. 9, D's side: BCE(D(h), 1) + BCE(D(ĥ), 0), or with mixup BCE(D(λh + (1−λ)ĥ), λ); ĥ detached
+        fixed = fake.detach()
+        if config.mixup:
+            out["d_loss"] = F.binary_cross_entropy_with_logits(D(lam_col * h + (1 - lam_col) * fixed), lam)
+            real_logit, fake_logit = D(h).detach(), D(fixed).detach()  # monitoring only
+        else:
+            real_logit, fake_logit = D(h), D(fixed)
+            out["d_loss"] = F.binary_cross_entropy_with_logits(
+                real_logit, torch.ones_like(real_logit)
+            ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        out["d_real"] = torch.sigmoid(real_logit.detach()).mean()
+        out["d_fake"] = torch.sigmoid(fake_logit.detach()).mean()
     if part in ("G", "both"):
-        out.update(_generator(D, heads, h, fake, c, t, lam, config))
+        # eq. 14, G's side: the non-saturating adversarial term and the MI losses through the frozen heads
+        g_logit = D(lam_col * h + (1 - lam_col) * fake) if config.mixup else D(fake)
+        g_adv = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+        g_loss, l_iy, l_it = g_adv, torch.zeros((), device=fake.device), torch.zeros((), device=fake.device)
+        if config.use_mi:
+            l_iy = stage1.cross_entropy(heads.class_logits(fake), c)  # eq. 10-11
+            g_loss = g_loss + config.lambda_y * l_iy
+            if config.use_text:
+                l_it = stage1.info_nce(t, heads.text_projection(fake), config.tau)  # eq. 12-13
+                g_loss = g_loss + config.lambda_t * l_it
+        out.update(g_loss=g_loss, g_adv=g_adv, l_iy=l_iy, l_it=l_it)
     return out
-
-
-def _discriminator(
-    D: torch.nn.Module, h: torch.Tensor, fake: torch.Tensor, lam: torch.Tensor | None, mixup: bool
-) -> dict[str, torch.Tensor]:
-    """Eq. 9 from D's side: BCE(D(h), 1) + BCE(D(ĥ), 0), or with mixup BCE(D(λh + (1−λ)ĥ), λ)."""
-    if mixup:
-        if lam is None:
-            raise ValueError("gan_losses: mixup needs the per-row weights lam")
-        d_out = D(lam.unsqueeze(1) * h + (1 - lam.unsqueeze(1)) * fake)
-        d_loss = F.binary_cross_entropy_with_logits(d_out, lam)
-        real_logit, fake_logit = D(h).detach(), D(fake).detach()  # monitoring only
-    else:
-        real_logit, fake_logit = D(h), D(fake)
-        d_loss = F.binary_cross_entropy_with_logits(
-            real_logit, torch.ones_like(real_logit)
-        ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-    return {
-        "d_loss": d_loss,
-        "d_real": torch.sigmoid(real_logit.detach()).mean(),
-        "d_fake": torch.sigmoid(fake_logit.detach()).mean(),
-    }
-
-
-def _generator(
-    D: torch.nn.Module,
-    heads: Any,
-    h: torch.Tensor,
-    fake: torch.Tensor,
-    c: torch.Tensor,
-    t: torch.Tensor | None,
-    lam: torch.Tensor | None,
-    config: Any,
-) -> dict[str, torch.Tensor]:
-    """Eq. 14 from G's side: the non-saturating adversarial term and the MI losses through frozen heads."""
-    if config.mixup:
-        lam_col = lam.unsqueeze(1)  # type: ignore[union-attr]
-        g_logit = D(lam_col * h + (1 - lam_col) * fake)
-    else:
-        g_logit = D(fake)
-    g_adv = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-    g_loss = g_adv
-    l_iy = l_it = torch.zeros((), device=fake.device)
-    if config.use_mi:
-        l_iy = stage1.cross_entropy(heads.class_logits(fake), c)  # eq. 11
-        g_loss = g_loss + config.lambda_y * l_iy
-        if config.use_text:
-            l_it = stage1.info_nce(t, heads.text_projection(fake), config.tau)  # eq. 13
-            g_loss = g_loss + config.lambda_t * l_it
-    return {"g_loss": g_loss, "g_adv": g_adv, "l_iy": l_iy, "l_it": l_it}

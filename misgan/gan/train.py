@@ -15,8 +15,11 @@ Cache glue: misgan.gan.run; networks, sampling, checkpoints: misgan.gan.models; 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,15 +87,42 @@ def _check_inputs(h: np.ndarray, y: np.ndarray, t: np.ndarray | None, heads: dic
 
 
 def _text_stats(heads: dict, t: np.ndarray | None, dt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1's text standardisation when the heads carry it, else that of the training rows."""
+    from misgan.alignment.adapter import standardiser
+
     if "text_mean" in heads and "text_std" in heads:
         return np.asarray(heads["text_mean"], np.float32), np.asarray(heads["text_std"], np.float32)
     if t is None:
         return np.zeros(dt, np.float32), np.ones(dt, np.float32)
-    sd = t.std(axis=0, dtype=np.float64)
-    sd[sd < 1e-8] = 1.0  # constant columns map to 0, not NaN (as stage 1)
-    return t.mean(axis=0, dtype=np.float64).astype(np.float32), sd.astype(np.float32)
+    return standardiser(t, np.arange(len(t)))
 
 
+def _limits_threads(train: Callable[..., GanResult]) -> Callable[..., GanResult]:
+    """Runs `train(..., config, ...)` with torch and BLAS/OpenMP limited to `config.threads` (0/None:
+    unchanged). Oversubscribed CPUs (more busy processes than cores) make multi-threaded barriers wait for
+    descheduled threads: fewer threads are then many times faster."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def limited(*args: Any, **kwargs: Any) -> GanResult:
+        threads = signature.bind(*args, **kwargs).arguments["config"].threads
+        if not threads:
+            return train(*args, **kwargs)
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with threadpool_limits(limits=threads):
+                return train(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return limited
+
+
+@_limits_threads
 def fit_gan(
     h_train: np.ndarray,
     y_train: np.ndarray,
@@ -108,34 +138,6 @@ def fit_gan(
     on `valid` = (h, y, t) rows when given and non-empty, else on the training rows).
 
     `log` gets one dict per epoch via `.write`; `progress` None shows a tqdm bar only on a TTY."""
-    import torch
-
-    if not config.threads:
-        return _train(h_train, y_train, t_train, heads, config, log, valid, progress, desc)
-    from threadpoolctl import threadpool_limits
-
-    # Oversubscribed CPUs (more busy processes than cores) make multi-threaded BLAS/OpenMP barriers
-    # wait for descheduled threads: fewer threads are then many times faster.
-    before = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        with threadpool_limits(limits=config.threads):
-            return _train(h_train, y_train, t_train, heads, config, log, valid, progress, desc)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _train(
-    h_train: np.ndarray,
-    y_train: np.ndarray,
-    t_train: np.ndarray | None,
-    heads: dict[str, np.ndarray],
-    config: GanConfig,
-    log: Any,
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
-    progress: bool | None,
-    desc: str,
-) -> GanResult:
     import torch
     import torch.nn.functional as F
 
