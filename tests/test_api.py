@@ -78,6 +78,21 @@ def test_label_types_are_kept(multimodal, unimodal):
     assert set(multimodal.sample(30, seed=0).labels.tolist()) <= {"anger", "joy", "sad"}
     assert multimodal.sample(["sad", "anger", "sad"], seed=0).labels.tolist() == ["sad", "anger", "sad"]
     assert unimodal.sample([9, 3], seed=0).labels.tolist() == [9, 3]
+    with pytest.raises(MisganError, match="unknown label"):
+        unimodal.sample(["joy"])  # no class of another type either
+    with pytest.raises(MisganError, match="1-d"):
+        unimodal.sample(np.array(3))
+
+
+def test_pandas_inputs_and_tiny_data():
+    import pandas as pd
+
+    X, y, _ = clusters(n=12)
+    model = misgan.InfoGAN(**{**FAST, "epochs": 2}).fit(pd.DataFrame(X), pd.Series(y, dtype=object))
+    assert model.classes_.dtype.kind == "U" and model.classes_.tolist() == sorted(set(y.tolist()))
+    assert model.sample(0).features.shape == (0, 8)
+    with pytest.raises(MisganError, match="one sortable type"):
+        misgan.InfoGAN().fit(X[:2], np.array([1, "a"], dtype=object))
 
 
 def test_seeds_and_class_distribution(multimodal, data):

@@ -104,10 +104,15 @@ class InfoGAN:
         from misgan.gan.train import fit_gan
 
         y = np.asarray(y)
+        if y.dtype == object and all(isinstance(v, str) for v in y.tolist()):
+            y = y.astype(str)  # a pandas column of strings: keep numpy's str dtype, as for a list
         X = _matrix(X, "X", len(y) if y.ndim == 1 else None)
         if y.ndim != 1 or len(y) != len(X):
             raise SynthesizerError(f"InfoGAN: y must be 1-d with one label per row of X ({len(X)}); got {y.shape}")
-        self.classes_, yi = np.unique(y, return_inverse=True)
+        try:
+            self.classes_, yi = np.unique(y, return_inverse=True)
+        except TypeError:  # e.g. ints and strings mixed in an object array
+            raise SynthesizerError("InfoGAN: y's labels must be of one sortable type") from None
         if len(self.classes_) < 2:
             raise SynthesizerError(f"InfoGAN: y has a single class ({self.classes_[0]!r}); need at least 2")
         t = None if text is None else _matrix(text, "text", len(X))
@@ -220,12 +225,14 @@ class InfoGAN:
 
     def _label_index(self, labels: Any) -> np.ndarray:
         labels = np.asarray(labels)
-        idx = np.searchsorted(self.classes_, labels)
-        bad = (idx >= len(self.classes_)) | (self.classes_[np.minimum(idx, len(self.classes_) - 1)] != labels)
-        if labels.ndim != 1 or bad.any():
-            unknown = sorted({str(v) for v in np.atleast_1d(labels)[np.atleast_1d(bad)]})[:5]
+        if labels.ndim != 1:
+            raise SynthesizerError(f"InfoGAN: labels must be an int (a count) or a 1-d array (got {labels!r})")
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}  # dict: works for mixed dtypes too
+        idx = np.array([index.get(v, -1) for v in labels.tolist()], np.int64)
+        if (idx < 0).any():
+            unknown = sorted({str(v) for v in labels[idx < 0].tolist()})[:5]
             raise SynthesizerError(f"InfoGAN: unknown label(s) {', '.join(unknown)}; classes: {self.classes_}")
-        return idx.astype(np.int64)
+        return idx
 
     # ------------------------------------------------------------------ use
 
