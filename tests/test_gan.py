@@ -186,6 +186,25 @@ def test_ablation_switches_train(changes):
     assert out.shape == (4, h.shape[1]) and out.dtype == np.float32
 
 
+def test_thread_limit_applies_to_keyword_calls_and_is_undone():
+    h, y, t, heads = clusters(n=80)
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+
+    class Spy:
+        def write(self, record):
+            seen.append(torch.get_num_threads())
+
+    cfg = GanConfig(**{**FAST, "epochs": 2}, patience=0, threads=1)
+    try:
+        res = fit_gan(h_train=h, y_train=y, t_train=t, heads=heads, config=cfg, log=Spy())
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(original)
+    assert len(res.history) == 2 and seen == [1, 1] and after == 2
+
+
 def test_config_rejects_contradictions():
     from misgan.errors import ConfigError
 

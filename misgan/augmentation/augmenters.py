@@ -65,6 +65,15 @@ class NoAugmenter:
         return np.zeros((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
 
 
+def rows_of_class(y: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each requested label, a training row of that class drawn uniformly with replacement."""
+    rows = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        at = labels == c
+        rows[at] = rng.choice(np.flatnonzero(y == c), size=int(at.sum()))
+    return rows
+
+
 class NoiseAugmenter:
     """Copies of random training rows of the class plus Gaussian noise of `sigma` x the feature's std."""
 
@@ -81,11 +90,7 @@ class NoiseAugmenter:
         labels = np.asarray(labels, dtype=np.int64)
         _check_view(self.view, labels)
         rng = np.random.default_rng(seed)
-        src = np.empty(len(labels), dtype=np.int64)
-        for c in np.unique(labels):
-            pool = np.flatnonzero(self.view.y == c)
-            at = labels == c
-            src[at] = rng.choice(pool, size=int(at.sum()))
+        src = rows_of_class(self.view.y, labels, rng)
         noise = rng.standard_normal((len(labels), self.view.h.shape[1])).astype(np.float32)
         return self.view.h[src] + self.sigma * self.std * noise, labels
 
@@ -109,10 +114,7 @@ class MixupAugmenter:
         labels = np.asarray(labels, dtype=np.int64)
         _check_view(self.view, labels)
         rng = np.random.default_rng(seed)
-        a = np.empty(len(labels), dtype=np.int64)
-        for c in np.unique(labels):
-            at = labels == c
-            a[at] = rng.choice(np.flatnonzero(self.view.y == c), size=int(at.sum()))
+        a = rows_of_class(self.view.y, labels, rng)
         b = rng.integers(0, len(self.view.y), size=len(labels))
         lam = rng.beta(self.alpha, self.alpha, size=len(labels))
         lam = np.maximum(lam, 1 - lam).astype(np.float32)[:, None]
