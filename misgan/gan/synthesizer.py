@@ -1,21 +1,15 @@
-"""`InfoGAN`: the paper's two stages on any feature matrix, behind a CTGAN/sklearn-style interface.
+"""`InfoGAN`: the paper's two stages on any feature matrix, CTGAN/sklearn-style (docs/api.md).
 
     InfoGAN(epochs=..., seed=0).fit(X, y, text=T)  # stage 1 (adapter + heads), then stage 2 (G)
     .sample(n or labels, text=None, seed=0)         # Samples(features, labels, text)
     .transform(X)                                   # real rows into the space the samples live in
     .save(folder), InfoGAN.load(folder)
 
-Samples live in the aligned space h of stage 1, not in the space of X: the generator is trained there
-and its MI terms use heads that act on h. Mapping ĥ back through the (pseudo-)inverse of the linear
-adapter is numerically unsafe: on 10-dim Gaussian clusters the trained adapter's condition number was
-~400 and back-mapped samples had 3-20x the per-column std of X (docs/api.md). So a user augments in h:
-`transform(X_train)` plus `sample(...)`. To generate in X's own space, pass `heads` (W_y, b_y, and W_t,
-b_t with text) that act on X itself: no adapter is trained, `transform` is the identity, and G trains on
-X standardised with the training rows' statistics (an exact, invertible map) with the heads rewritten
-to match, so samples come back in X's units.
-
-Without `text` (or a `heads` dict without W_t) the stage-1 adapter is trained without the alignment
-terms (alpha = beta = 0) and the generator gets no text (use_text False, no L_It): unimodal.
+Samples live in stage 1's aligned space h, where G and its MI heads work, not in X's: mapping ĥ back
+through the inverse of the trained linear adapter inflated the samples' std 3-20x on 10-dim clusters
+(condition number ~400), so users augment `transform(X_train)`. With `heads` that act on X itself no
+adapter is trained: G trains on standardised X (heads rewritten to match) and samples come back in X.
+Without text (or heads without W_t) it is unimodal: stage 1 has alpha = beta = 0, G has no text input.
 """
 
 from __future__ import annotations
