@@ -44,6 +44,19 @@ def test_class_weights_inverse_frequency_mean_one():
         class_weights_from_labels(np.array([0, 3]), 3)
 
 
+def test_class_weights_are_one_numpy_vector_for_both_stages():
+    # stage 1 (torch CE) and stage 3 share this vector: numpy weights go straight into cross_entropy
+    w = class_weights_from_labels(np.array([2, 2, 2, 2, 0]), 4)
+    assert isinstance(w, np.ndarray) and w.tolist() == pytest.approx([1.6, 0.0, 0.4, 0.0])
+    assert class_weights_from_labels(np.array([1, 1]), 3).tolist() == [0.0, 1.0, 0.0]  # one class present
+    logits = torch.tensor([[0.0, math.log(3)], [0.0, math.log(3)]])
+    y = torch.tensor([1, 0])
+    as_numpy = cross_entropy(logits, y, class_weights=np.array([3.0, 1.0])).item()
+    assert as_numpy == pytest.approx(cross_entropy(logits, y, class_weights=torch.tensor([3.0, 1.0])).item())
+    with pytest.raises(ValueError, match="no labels"):
+        class_weights_from_labels(np.array([], np.int64), 2)
+
+
 def test_info_nce_identity_pairs():
     e = torch.eye(2)
     # s = I, τ = 1: each row -log(e / (e + 1))

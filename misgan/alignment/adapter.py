@@ -279,7 +279,8 @@ def _fit_text_head(head: nn.Linear, h: torch.Tensor, t: torch.Tensor, config: An
 
         # sklearn's objective ||t - h·W' - b||² + alpha·||W||² (bias unpenalised) is the mean-squared one
         # with L2 `config.ridge` scaled by the row count
-        fitted = Ridge(alpha=config.ridge * len(h)).fit(h.detach().double().numpy(), t.double().numpy())
+        x, target = h.detach().cpu().double().numpy(), t.detach().cpu().double().numpy()
+        fitted = Ridge(alpha=config.ridge * len(h)).fit(x, target)
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(np.atleast_2d(fitted.coef_)).float())
             head.bias.copy_(torch.from_numpy(np.atleast_1d(fitted.intercept_)).float())
