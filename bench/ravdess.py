@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from misgan.features.store import open_store
+    from misgan.io import atomic_write
     from misgan.pipeline import runner as pipeline
 
     os.chdir(REPO)  # the config's relative paths (data, cache/, runs/) are relative to the repository
@@ -157,18 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = (
         f"Settings ({args.config.name}): {len(meta)} utterances, {meta['speaker'].nunique()} actors, "
         f"leave-one-actor-out; {cfg.extract.audio_encoder} + {cfg.extract.text_encoder}; align h_dim "
-        f"{a.get('h_dim', 'default')}, ≤ {a.get('epochs', 'default')} epochs; GAN ≤ {g.get('epochs', 'default')} "
-        f"epochs (patience {g.get('patience', 'default')}); stage 3 ratio {aug.get('ratio')}, "
+        f"{a.h_dim}, ≤ {a.epochs} epochs; GAN ≤ {g.epochs} "
+        f"epochs (patience {g.patience}); stage 3 ratio {aug.get('ratio')}, "
         f"{aug.get('seeds')} seed(s) per fold; run seed {cfg.run.seed}; wall time of this invocation "
         f"{minutes:.1f} min (steps already done are skipped)."
     )
     table = build_table(reference_uars(data_dir / "README.md"), repro, outcome.results, settings)
     print(table)
-    out = workdir / "ravdess.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(table + "\n")
-    tmp.replace(out)
+    out = atomic_write(workdir / "ravdess.md", table + "\n")
     print(f"table written to {out.resolve()}")
     return 0
 

@@ -72,10 +72,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def save_yaml(data: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(data), sort_keys=False))
-    return path
+    from misgan.io import atomic_write
+
+    return atomic_write(path, yaml.safe_dump(to_dict(data), sort_keys=False))
 
 
 # ---------------------------------------------------------------- the loader
@@ -281,6 +280,10 @@ def _expand(flat: dict[str, Any]) -> dict[str, Any]:
         node = out
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"command line: {key}: {p!r} is a setting, not a section")
+        if isinstance(node.get(leaf), dict):
+            raise ConfigError(f"command line: {key}: {leaf!r} is a section; give its settings as {leaf}.NAME")
         node[leaf] = value
     return out
 

@@ -87,6 +87,11 @@ def fingerprint(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def bytes_sha256(data: bytes | memoryview) -> str:
+    """sha256 (hex) of raw bytes (an array's buffer: `memoryview(a).cast("B")`)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """sha256 (hex) of a file's bytes, read in chunks."""
     h = hashlib.sha256()

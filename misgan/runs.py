@@ -17,15 +17,11 @@ its key matches; a folder holding another key is refused, never overwritten.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import io
 import os
-import platform
-import random
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +29,7 @@ from typing import Any
 from misgan.config import key_fields, save_yaml, to_dict
 from misgan.errors import MisganError
 from misgan.io import atomic_write, fingerprint, read_json, write_json
+from misgan.runtime import JsonlLog, now, run_meta
 
 RUNS_ROOT = Path("runs")
 RUN_FORMAT = "misgan-run/1"
@@ -52,77 +49,6 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False  # True when a complete run with this key already existed (nothing was trained)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) from one integer."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and of the libraries that change numbers."""
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("misgan", "torch", "transformers", "numpy", "scikit-learn", "scipy", "zarr", "h5py", "opensmile"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _meta(seed: int | None, threads: int | None) -> dict[str, Any]:
-    return {"seed": seed, "threads": threads, "versions": versions(), "started": _now(), "host": platform.node()}
-
-
-def create_run_dir(root: str | Path, name: str, config: Any, seed: int, argv: list[str] | None = None) -> Path:
-    """Make (or reuse) `root/name` for a run that is not keyed (misgan run's own folder, reports):
-    config.yaml, command.txt, meta.json."""
-    run = Path(root) / name
-    run.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, run / "config.yaml")
-    atomic_write(run / "command.txt", shlex.join(sys.argv if argv is None else argv) + "\n")
-    write_json(run / "meta.json", _meta(seed, None))
-    return run
-
-
-class JsonlLog:
-    """Append-only JSON-lines log (one dict per line, flushed each write so a killed run keeps its log)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, record: dict[str, Any]) -> None:
-        from misgan.io import dumps
-
-        with self.path.open("a") as fh:
-            fh.write(dumps(record, indent=None) + "\n")
-
-    def read(self, segment: int | None = None) -> list[dict[str, Any]]:
-        """All records, or those of one segment (0 = the first start, -1 = the latest)."""
-        import json
-
-        if not self.path.exists():
-            return []
-        records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-        if segment is None:
-            return records
-        starts = [i for i, r in enumerate(records) if r.get("event") == "segment"] or [0]
-        begin = starts[segment]
-        after = [s for s in starts if s > begin]
-        return records[begin : after[0] if after else len(records)]
 
 
 # ---------------------------------------------------------------- keyed stage runs
@@ -229,15 +155,15 @@ class StageRun:
                 "upstream": dict(upstream or {}),
                 "config": to_dict(config),
                 "complete": False,
-                "created": _now(),
+                "created": now(),
             }
             path.mkdir(parents=True, exist_ok=True)
             save_yaml(config, path / "config.yaml")
             write_json(path / "run.json", record)
             run = cls(path, record)
         atomic_write(path / "command.txt", shlex.join(sys.argv if argv is None else argv) + "\n")
-        write_json(path / "meta.json", _meta(seed, threads))
-        run.log.write({"event": "segment", "pid": os.getpid(), "started": _now(), "folds_done": run.folds()})
+        write_json(path / "meta.json", run_meta(seed, threads))
+        run.log.write({"event": "segment", "pid": os.getpid(), "started": now(), "folds_done": run.folds()})
         return run
 
     @classmethod
@@ -299,7 +225,7 @@ class StageRun:
     # ---- completion
     def finish(self, summary: Mapping[str, Any]) -> RunResult:
         write_json(self.path / "summary.json", summary)
-        self.record = {**self.record, "complete": True, "finished": _now()}
+        self.record = {**self.record, "complete": True, "finished": now()}
         write_json(self.path / "run.json", self.record)
         return self.result(reused=False)
 
@@ -373,10 +299,34 @@ def begin_run(
     seed: int | None = None,
     threads: int | None = None,
     root: str | Path = RUNS_ROOT,
+    echo: Callable[[str], None] | None = None,
+    total: int | None = None,
 ) -> StageRun:
     """The run a stage function writes to: a complete run with this key is returned untouched (the caller
     reuses it; `run.complete`), an incomplete one is resumed, else one is started at `run_dir` (default
-    `default_run_dir`). A `run_dir` holding another key is refused."""
+    `default_run_dir`). A `run_dir` holding another key is refused. `echo` hears which of these happened
+    (`total`: the number of folds, for the resume line)."""
+    run = _find_or_create(cache, kind, key, run_dir, root, cache_fingerprint, config, upstream, seed, threads)
+    if echo is not None and run.complete:
+        echo(f"{kind}: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
+    elif echo is not None and run.folds():
+        of = f" of {total}" if total is not None else ""
+        echo(f"{kind}: resuming {run.path}: {len(run.folds())}{of} folds already done")
+    return run
+
+
+def _find_or_create(
+    cache: str | Path,
+    kind: str,
+    key: str,
+    run_dir: str | Path | None,
+    root: str | Path,
+    cache_fingerprint: str | None,
+    config: Any,
+    upstream: Mapping[str, str] | None,
+    seed: int | None,
+    threads: int | None,
+) -> StageRun:
     if run_dir is None:
         done = find_run(cache, kind, key, root)
         if done is not None:
@@ -414,21 +364,3 @@ def describe_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> str:
             f"  {r['kind']:<7} {r['key']}  {r['folds']:>3} folds  {state:<8}  {up or '-':<19}  {r['path']}"
         )
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit torch and BLAS/OpenMP threads inside the block (None or 0: leave them as they are)."""
-    if not threads:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ epoch's numbers (losses, validation scores). Everything around it is a callback,
   (`monitor` may also be a `BestState`, to stop on the same notion of "better");
 - `StopOnNonFinite(keys, modules)`: stops when a loss or a weight is NaN/inf;
 - `Progress(desc, enabled)`: a tqdm bar on a terminal; elsewhere at most one plain line at the end;
-- `JsonlLogger(log, **fields)`: one JSON-lines record per epoch (`misgan.runs.JsonlLog` or any `.write`).
+- `JsonlLogger(log, **fields)`: one JSON-lines record per epoch (`misgan.runtime.JsonlLog` or any `.write`).
 
     best = BestState(model, "val_loss", "min")
     result = fit(step, epochs=100, callbacks=[JsonlLogger(log), best, EarlyStopping(best, patience=10)])

@@ -67,9 +67,14 @@ def test_split_protocol_on_podcast(podcast):
 
 
 def test_kfold(iemocap):
+    from sklearn.model_selection import GroupKFold
+
     folds = make_folds(iemocap, "kfold", k=5, seed=3)
     assert len(folds) == 5
-    assert [len(f.speakers(iemocap["speaker"], "test")) for f in folds] == [2] * 5
+    spk = iemocap["speaker"].to_numpy()
+    reference = GroupKFold(5, shuffle=True, random_state=3).split(np.arange(len(spk)), groups=spk)
+    assert [f.test.tolist() for f in folds] == [sorted(test.tolist()) for _, test in reference]
+    assert sum(len(f.speakers(spk, "test")) for f in folds) == len(set(spk))  # each speaker tested once
     assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(len(iemocap)))
     again = make_folds(iemocap, "kfold", k=5, seed=3)
     assert all(
@@ -149,6 +154,18 @@ def test_validation_seed_uses_whole_fold_name(tmp_path, iemocap):
     (tmp_path / "bad.csv").write_bytes(b'utt_id,fold\n"unclosed,1\n')
     with pytest.raises(FoldError, match=r"bad\.csv"):
         make_folds(iemocap, "file", file=tmp_path / "bad.csv")
+
+
+def test_loso_is_leave_one_group_out_and_valid_holds_whole_speakers(iemocap):
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    spk = iemocap["speaker"].to_numpy()
+    folds = make_folds(iemocap, "loso-speaker")
+    reference = list(LeaveOneGroupOut().split(np.arange(len(spk)), groups=spk))
+    assert [f.test.tolist() for f in folds] == [test.tolist() for _, test in reference]
+    for fold in folds:
+        valid_speakers = set(fold.speakers(spk, "valid"))
+        assert valid_speakers and not valid_speakers & set(fold.speakers(spk, "train"))
 
 
 def test_select_folds_keeps_named_and_rejects_unknown():

@@ -14,7 +14,7 @@ from misgan import __version__
 from misgan.cli import app
 from misgan.config import load_config, load_yaml, save_yaml, to_dict
 from misgan.errors import ConfigError
-from misgan.runs import JsonlLog, create_run_dir
+from misgan.runtime import JsonlLog, create_run_dir
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from misgan.runs import JsonlLog
+from misgan.runtime import JsonlLog
 from misgan.training import (
     BestState,
     Callback,

@@ -14,7 +14,7 @@ from misgan.alignment.finetune import ClipReader, finetune_fold, finetune_text
 from misgan.alignment.run import Echo, FoldLog, open_cache, run_stage1
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
-from misgan.runs import RunResult, StageRun
+from misgan.runs import RUNS_ROOT, RunResult, StageRun
 
 
 def audio_paths(store: Any, manifest: str | Path | None, root: str | Path | None) -> tuple[list[str], list[str]]:
@@ -55,9 +55,11 @@ def finetune(
     root: str | Path | None = None,
     progress: bool | None = None,
     echo: Echo | None = None,
+    runs_root: str | Path = RUNS_ROOT,
 ) -> RunResult:
     """Stage 1 with the audio encoder fine-tuned per fold: an align run (mode "finetune") keyed by the
-    cache and both configs, written, reused and resumed like `alignment.run.align`."""
+    cache and both configs, written, reused and resumed like `alignment.run.align`. `root`: the folder the
+    manifest's relative audio paths start from; `runs_root`: where keyed run folders live."""
     from misgan.data.manifest import manifest_sha256, read_manifest
     from misgan.features.encoders import EncoderSpec
 
@@ -99,4 +101,6 @@ def finetune(
             return result
 
         run_config = {"align": config, "finetune": ft}
-        return run_stage1(store, config, run_config, train, run_dir, echo=echo, mode="finetune")
+        return run_stage1(
+            store, config, run_config, train, run_dir, echo=echo, mode="finetune", runs_root=runs_root
+        )

@@ -26,7 +26,8 @@ from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
-from misgan.runs import RunError, RunResult, StageRun, begin_run, find_runs, run_key, thread_limit
+from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, find_runs, run_key
+from misgan.runtime import thread_limit
 
 # the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*
 FOLD_ARRAYS = ("h", "W_y", "b_y", "W_t", "b_t", "train_idx", "valid_idx", "test_idx")
@@ -40,9 +41,11 @@ def align(
     *,
     progress: bool | None = None,
     echo: Echo | None = None,
+    runs_root: str | Path = RUNS_ROOT,
 ) -> RunResult:
     """Stage 1 (adapter mode) on every fold of `config.protocol` (or `config.folds`) of `cache` (a path or
-    an open FeatureStore). `echo(line)` gets one plain line per finished fold."""
+    an open FeatureStore). `echo(line)` gets one plain line per finished fold. The run folder is `run_dir`,
+    or `runs_root/<cache stem>/align-<key>`."""
     config = config or AlignConfig()
     with open_cache(cache) as store:
         if "text" not in store.dims:
@@ -57,7 +60,7 @@ def align(
             n_classes = len(store.label_names)
             return train_fold(data["audio"], data["text"], data["y"], fold, config, n_classes, log, progress)
 
-        return run_stage1(store, config, config, train, run_dir, echo=echo)
+        return run_stage1(store, config, config, train, run_dir, echo=echo, runs_root=runs_root)
 
 
 @contextlib.contextmanager
@@ -94,6 +97,7 @@ def run_stage1(
     *,
     echo: Echo | None = None,
     mode: str = "adapter",
+    runs_root: str | Path = RUNS_ROOT,
 ) -> RunResult:
     """The fold loop shared by adapter mode and fine-tuning: key, reuse, per-fold resume, completion.
     `run_config` is what the key and the fold attrs record (the AlignConfig, or align + finetune)."""
@@ -103,8 +107,8 @@ def run_stage1(
     protocol = config.protocol
     every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
     todo = select_folds(every, list(config.folds), str(store.path))
-    upstream = {"fold_file": _fold_file_digest(config.fold_file)} if config.fold_file else None
-    key = run_key("align", store.fingerprint, run_config, upstream)
+    upstream = _upstream(config)
+    key = align_key(store.fingerprint, config, run_config)
     run = begin_run(
         store.path,
         "align",
@@ -115,12 +119,12 @@ def run_stage1(
         upstream=upstream,
         seed=config.seed,
         threads=config.threads,
+        echo=echo,
+        total=len(every),
+        root=runs_root,
     )
     if run.complete:
-        say(echo, f"align: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
         return run.result(reused=True)
-    if run.folds():
-        say(echo, f"align: resuming {run.path}: {len(run.folds())} of {len(every)} folds already done")
     spk = meta["speaker"].astype(str).to_numpy()
     with thread_limit(config.threads):
         for fold in todo:
@@ -184,36 +188,58 @@ def load_fold(run: StageRun | str | Path, fold: str) -> tuple[dict[str, np.ndarr
     return arrays, attrs
 
 
-def resolve_align_run(store: Any, align_run: str | Path | None = None, echo: Echo | None = None) -> StageRun:
+def resolve_align_run(
+    cache: str | Path,
+    fingerprint: str | None,
+    align_run: str | Path | None = None,
+    echo: Echo | None = None,
+    runs_root: str | Path = RUNS_ROOT,
+) -> StageRun:
     """The align run a later stage builds on: `align_run` (a run folder), or the latest complete align run
     of the cache (said through `echo`). It must have been made from this very cache (same fingerprint)."""
     if align_run is None:
-        run = default_align_run(store.path, store.fingerprint)
+        run = default_align_run(cache, fingerprint, runs_root)
         if run is None:
-            raise RunError(f"{store.path}: no complete stage-1 run of this cache; run misgan align first")
+            raise RunError(
+                f"{cache}: no complete stage-1 run of this cache under {Path(runs_root) / cache_stem(cache)}; "
+                f"run `misgan align --cache {cache}` first"
+            )
         say(echo, f"using align run {run.path} (key {run.key[:12]})")
     else:
         run = StageRun.open(align_run)
         if run.kind != "align":
             raise RunError(f"{align_run}: a {run.kind} run, not a stage-1 (align) run")
     made_from = run.record.get("cache_fingerprint")
-    if made_from != store.fingerprint:
+    if made_from != fingerprint:
         raise RunError(
             f"{run.path}: made from another cache (fingerprint {str(made_from)[:12]}, "
-            f"{store.path} has {str(store.fingerprint)[:12]})"
+            f"{cache} has {str(fingerprint)[:12]}); re-run `misgan align --cache {cache}`"
         )
     if not run.folds():
         raise RunError(f"{run.path}: no finished fold in this align run; run misgan align first")
     return run
 
 
-def default_align_run(cache: str | Path, fingerprint: str | None) -> StageRun | None:
+def default_align_run(
+    cache: str | Path, fingerprint: str | None, runs_root: str | Path = RUNS_ROOT
+) -> StageRun | None:
     """The newest complete align run of `cache` made from this fingerprint. α = β = 0 runs (the "without
     alignment" variants stage 3's ablation trains) are the default only when there is no other run."""
-    runs = find_runs(cache, "align")
+    runs = find_runs(cache, "align", runs_root)
     done = [r for r in runs if r.complete and r.record.get("cache_fingerprint") == fingerprint]
     full = [r for r in done if not is_noalign(r)] or done
     return full[-1] if full else None
+
+
+def align_key(fingerprint: str | None, config: AlignConfig, run_config: Any = None) -> str:
+    """The key of a stage-1 run of `config` on the cache with this fingerprint (`run_config`: what the run
+    records when it is more than the AlignConfig, e.g. align + finetune). The one recipe: `align`,
+    `finetune`, stage 3 and `misgan run` all call this."""
+    return run_key("align", fingerprint, config if run_config is None else run_config, _upstream(config))
+
+
+def _upstream(config: AlignConfig) -> dict[str, str] | None:
+    return {"fold_file": _fold_file_digest(config.fold_file)} if config.fold_file else None
 
 
 def is_noalign(run: StageRun) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 
 from misgan.augmentation.augmenters import make_augmenter
 from misgan.augmentation.classifier import AugmentError, FoldData, evaluate_unimodal
-from misgan.augmentation.inputs import align_key, load_fold
+from misgan.augmentation.inputs import load_fold
 from misgan.augmentation.results import record
 from misgan.runs import StageRun
 
@@ -54,14 +54,14 @@ def noalign_run(
     from misgan.runs import default_run_dir, find_runs
 
     cfg = noalign_config(align, folds)
-    key = align_key(align.record.get("cache_fingerprint"), cfg)
+    key = align_stage.align_key(align.record.get("cache_fingerprint"), cfg)
     for run in find_runs(cache, "align", root):
         if run.key == key and all(run.has_fold(f) for f in folds):
             echo(f"ablation: α=β=0 stage-1 run {run.path} (found by key {key[:12]})")
             return run
     where = default_run_dir(cache, "align", key, root)
     echo(f"ablation: training the α=β=0 stage-1 run into {where}")
-    result = align_stage.align(cache, cfg, where, progress=progress, echo=echo)
+    result = align_stage.align(cache, cfg, where, progress=progress, echo=echo, runs_root=root)
     run = StageRun.open(result.run_dir)
     lacking = [f for f in folds if not run.has_fold(f)]
     if lacking:

@@ -28,7 +28,7 @@ class ClassifierConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     SECTION: ClassVar[str] = "augment"
-    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "gan_run")
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads")
 
     methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
     ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
@@ -47,7 +47,6 @@ class AugmentConfig:
     # the generators' settings: `misgan augment` uses the `misgan gan` run trained with exactly these (and
     # trains its own otherwise); the cgan comparison and the ablation GANs use them too
     gan: GanConfig = field(default_factory=GanConfig)
-    gan_run: str | None = None  # stage-2 run folder with per-fold checkpoints (used instead of training)
     noise_sigma: float = 0.1
     mixup_alpha: float = 0.2
     smote_k: int = 5

@@ -50,6 +50,13 @@ def methods_of(config: AugmentConfig) -> list[str]:
     return list(dict.fromkeys(["none", *config.methods, *(["ours"] if config.multimodal else [])]))
 
 
+def augment_key(fingerprint: str | None, config: AugmentConfig, align_key: str, gan_key: str) -> str:
+    """The key of a stage-3 run (`gan_key` "" when no method samples generators): shared with `misgan run`."""
+    from misgan.runs import run_key
+
+    return run_key("augment", fingerprint, config, {"align": align_key, "gan": gan_key})
+
+
 def needs_generators(config: AugmentConfig) -> bool:
     """Whether the run samples stage-2 generators (its key then includes the gan run's key)."""
     return "ours" in methods_of(config)
@@ -64,20 +71,21 @@ def augment(
     gan_run: str | Path | None = None,
     progress: bool | None = None,
     echo: Echo | None = None,
-    root: str | Path = RUNS_ROOT,
+    runs_root: str | Path = RUNS_ROOT,
 ) -> RunResult:
     """Run every requested experiment on every fold and seed of the stage-1 run; return the keyed run.
 
     `align_run`: the stage-1 run folder (default: the newest complete align run of the cache). `gan_run`: a
     gan run folder whose generators "ours" uses (default: the run found by key, trained when none matches).
-    `run_dir`: the run folder (default runs/<cache stem>/augment-<key>); `root`: where keyed runs live.
+    `run_dir`: the run folder (default runs/<cache stem>/augment-<key>); `runs_root`: where keyed runs live.
     A complete run with the same key is returned as it is (`reused=True`)."""
     from misgan.features.store import open_store
-    from misgan.runs import begin_run, run_key, thread_limit
+    from misgan.runs import begin_run
+    from misgan.runtime import thread_limit
 
     config = config or AugmentConfig()
     say: Echo = echo or (lambda line: None)
-    root = Path(root)
+    root = Path(runs_root)
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown:
         raise AugmentError(f"unknown augmenter(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
@@ -86,18 +94,17 @@ def augment(
             raise AugmentError(f"{store.path}: the cache has no text features; stage 3 needs them")
         fp = store.fingerprint
         text, y, label_names = store.read("text"), store.labels, list(store.label_names)
-    align = inputs.stage1_run(cache, fp, align_run, root)
+    align = inputs.stage1_run(cache, fp, align_run, root, say)
     folds = inputs.select_folds(align, config.folds)
     say(f"stage 1: align run {align.path} ({len(folds)} folds)")
     methods = methods_of(config)
-    gan_run = gan_run if gan_run is not None else getattr(config, "gan_run", None)
     generators, trained = None, False
     if "ours" in methods:
         generators, trained = inputs.stage2_run(
             cache, fp, config.gan, align, folds, gan_run, root, echo=say, progress=progress
         )
     upstream = {"align": align.key, "gan": generators.key if generators is not None else ""}
-    key = run_key("augment", fp, config, upstream)
+    key = augment_key(fp, config, align.key, upstream["gan"])
     with thread_limit(config.threads):
         run = begin_run(
             cache, "augment", key, run_dir, cache_fingerprint=fp, config=config, upstream=upstream,
@@ -162,7 +169,7 @@ def _job(
     tsne: bool,
 ) -> dict[str, Any]:
     """Every score of one (fold, seed): the methods, ours at the extra ratios, multimodal, ablation."""
-    from misgan.runs import seed_everything
+    from misgan.runtime import seed_everything
 
     t_start = time.time()
     seed_everything(seed)

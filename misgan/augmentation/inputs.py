@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from misgan.augmentation.classifier import AugmentError, FoldData
-from misgan.runs import StageRun, cache_stem, find_runs, run_key
+from misgan.runs import StageRun, find_runs
 
 # the stage-1 heads, plus the text standardisation stage 2 conditions on when stage 1 stored it
 HEAD_KEYS = ("W_y", "b_y", "W_t", "b_t", "text_mean", "text_std")
@@ -23,39 +23,14 @@ HEAD_KEYS = ("W_y", "b_y", "W_t", "b_t", "text_mean", "text_std")
 Echo = Callable[[str], None]
 
 
-def _is_noalign(run: StageRun) -> bool:
-    cfg = run.config
-    return float(cfg.get("alpha", 1.0)) == 0.0 and float(cfg.get("beta", 1.0)) == 0.0
+def stage1_run(
+    cache: str | Path, fingerprint: str | None, align_run: str | Path | None, runs_root: Path, echo: Echo
+) -> StageRun:
+    """The given align run folder, or the newest complete align run of this cache (same fingerprint);
+    α = β = 0 runs (the ablation's variants) only when no other run exists."""
+    from misgan.alignment.run import resolve_align_run
 
-
-def stage1_run(cache: str | Path, fingerprint: str | None, align_run: str | Path | None, root: Path) -> StageRun:
-    """The given align run folder, or the newest complete align run of this cache (same fingerprint).
-
-    α = β = 0 runs (the ablation's no-alignment variants, see misgan.augmentation.ablation) are chosen only
-    when no other run exists: pass `align_run` to pick any run explicitly."""
-    if align_run is not None:
-        run = StageRun.open(align_run)
-        if run.kind != "align":
-            raise AugmentError(f"{align_run}: a {run.kind} run, not a stage-1 (align) run")
-        have = run.record.get("cache_fingerprint")
-        if fingerprint is not None and have is not None and have != fingerprint:
-            raise AugmentError(
-                f"{align_run}: trained on another version of the cache (fingerprint {str(have)[:12]}, "
-                f"{cache} has {fingerprint[:12]}); re-run `misgan align --cache {cache}`"
-            )
-        return run
-    done = [
-        r
-        for r in find_runs(cache, "align", root)
-        if r.complete and (fingerprint is None or r.record.get("cache_fingerprint") == fingerprint)
-    ]
-    full = [r for r in done if not _is_noalign(r)] or done
-    if not full:
-        raise AugmentError(
-            f"{cache}: no stage-1 folds (no complete align run under {Path(root) / cache_stem(cache)}); "
-            f"run `misgan align --cache {cache}` first"
-        )
-    return full[-1]
+    return resolve_align_run(cache, fingerprint, align_run, echo, runs_root)
 
 
 def select_folds(run: StageRun, wanted: tuple[str, ...] | list[str]) -> list[str]:
@@ -90,17 +65,6 @@ def load_fold(run: StageRun, name: str, text: np.ndarray, y: np.ndarray, n_class
         n_classes=n_classes,
         attrs=attrs,
     )
-
-
-def align_key(fingerprint: str | None, config: Any) -> str:
-    """The key `misgan.alignment.run.align` gives a run of `config` on the cache with this fingerprint."""
-    from misgan.alignment import run as align_stage
-
-    upstream = {"fold_file": align_stage._fold_file_digest(config.fold_file)} if config.fold_file else None
-    return run_key("align", fingerprint, config, upstream)
-
-
-# ---------------------------------------------------------------- generators
 
 
 def _generator(run: StageRun, fold: str) -> Path:
@@ -143,7 +107,9 @@ def stage2_run(
             echo(f"warning: gan run {gan_run} was trained on another stage-1 run than {align.path}")
         echo(f"generators: gan run {run.path} (given; key {run.key[:12]})")
         return run, False
-    key = run_key("gan", fingerprint, gan_config, {"align": align.key})
+    from misgan.gan.run import gan_key
+
+    key = gan_key(fingerprint, gan_config, align.key)
     for run in find_runs(cache, "gan", root):
         if run.key == key and _has_generators(run, folds):
             echo(f"generators: gan run {run.path} (found by key {key[:12]}: same cache, stage-1 run, settings)")

@@ -126,6 +126,10 @@ def _print_summary(result: Any, balance: bool) -> None:
         typer.echo(f"{key:>8}: UAR {100 * u['mean']:.2f} ± {100 * u['std']:.2f} %{pt}")
     for key, stat in (summary.get("ablation") or {}).items():
         typer.echo(f"ablation {key}: UAR {100 * stat['uar']['mean']:.2f} ± {100 * stat['uar']['std']:.2f} %")
+    gan = result.summary.get("gan_run")
+    if gan:
+        how = "trained by this run" if gan["trained"] else "found by key"
+        typer.echo(f"generators: gan run {gan['path']} (key {gan['key'][:12]}, {how})")
     state = "reused" if result.reused else "wrote"
     typer.echo(f"{state} augment run {result.run_dir} (key {result.key[:12]})")
     typer.echo(f"results: {result.run_dir / 'results.json'}\nreport: {result.run_dir / 'report.md'}")

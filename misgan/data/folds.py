@@ -4,13 +4,13 @@ Protocols:
   loso-speaker  one fold per speaker (test = that speaker)
   loso-session  one fold per session (IEMOCAP's usual 5 folds)
   split         the corpus's predefined partition (train / dev / test column `split`)
-  kfold         grouped k-fold over speakers
+  kfold         grouped k-fold over speakers (sklearn GroupKFold, shuffled by the seed)
   file          imported: CSV/TSV `utt_id,fold`, JSON lines {"utt_id"|"key", "fold"}, or an EmoBox
                 folder of `*_train_fold_K.jsonl` / `*_test_fold_K.jsonl`
 
-Every fold carries disjoint row indices `train`, `valid` (early stopping; whole training speakers
-held out where there are enough of them) and `test`. `check_no_leakage` raises when a speaker would
-sit on both sides; `make_folds` calls it on every fold it returns.
+Every fold carries disjoint row indices `train`, `valid` (early stopping; whole training speakers held
+out where there are enough of them, by sklearn's GroupShuffleSplit) and `test`. `check_no_leakage`
+raises when a speaker would sit on both sides; `make_folds` calls it on every fold it returns.
 """
 
 from __future__ import annotations
@@ -79,14 +79,12 @@ def make_folds(
     rows = np.arange(len(df))
     folds: list[Fold] = []
     if protocol == "loso-speaker":
-        for s in _ordered_unique(spk):
-            folds.append(_with_valid(f"spk-{s}", rows[spk != s], rows[spk == s], spk, valid_fraction, seed))
+        folds = _leave_one_out("spk", spk, spk, valid_fraction, seed)
     elif protocol == "loso-session":
         sess = df["session"].astype(str).to_numpy()
         if (sess == "").any():
             raise FoldError("loso-session: some rows have no session; use loso-speaker or kfold")
-        for s in _ordered_unique(sess):
-            folds.append(_with_valid(f"ses-{s}", rows[sess != s], rows[sess == s], spk, valid_fraction, seed))
+        folds = _leave_one_out("ses", sess, spk, valid_fraction, seed)
     elif protocol == "split":
         folds.append(_predefined(df, rows, spk, valid_fraction, seed))
     elif protocol == "kfold":
@@ -124,15 +122,29 @@ def _with_valid(
     else a random `fraction` of training rows."""
     if fraction <= 0:
         return Fold(name, np.sort(train), np.sort(test))
-    rng = np.random.default_rng([seed, _stable_int(name)])
-    speakers = _ordered_unique(spk[train])
-    if len(speakers) >= 3:
-        n_val = max(1, round(fraction * len(speakers)))
-        held = set(rng.choice(speakers, size=n_val, replace=False).tolist())
-        is_val = np.isin(spk[train], list(held))
-    else:
-        is_val = rng.random(len(train)) < fraction
+    from sklearn.model_selection import GroupShuffleSplit
+
+    state = int(np.random.SeedSequence([seed, _stable_int(name)]).generate_state(1)[0])
+    groups = spk[train]
+    n_speakers = len(set(groups.tolist()))
+    if n_speakers >= 3:
+        n_val = max(1, round(fraction * n_speakers))
+        split = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=state)
+        keep, held = next(split.split(train, groups=groups))
+        return Fold(name, np.sort(train[keep]), np.sort(test), np.sort(train[held]))
+    is_val = np.random.default_rng(state).random(len(train)) < fraction
     return Fold(name, np.sort(train[~is_val]), np.sort(test), np.sort(train[is_val]))
+
+
+def _leave_one_out(prefix: str, groups: np.ndarray, spk: np.ndarray, fraction: float, seed: int) -> list[Fold]:
+    """One fold per value of `groups` (speaker or session), in sorted order: sklearn's LeaveOneGroupOut."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    rows = np.arange(len(groups))
+    folds = []
+    for train, test in LeaveOneGroupOut().split(rows, groups=groups):
+        folds.append(_with_valid(f"{prefix}-{groups[test[0]]}", train, test, spk, fraction, seed))
+    return folds
 
 
 def _stable_int(text: str) -> int:
@@ -157,16 +169,17 @@ def _predefined(df: pd.DataFrame, rows: np.ndarray, spk: np.ndarray, fraction: f
 
 
 def _grouped_kfold(rows: np.ndarray, spk: np.ndarray, k: int, seed: int, fraction: float) -> list[Fold]:
-    speakers = _ordered_unique(spk)
-    if k < 2 or k > len(speakers):
-        raise FoldError(f"kfold: k={k} must be between 2 and the number of speakers ({len(speakers)})")
-    order = np.random.default_rng(seed).permutation(len(speakers))
-    groups = [set(np.asarray(speakers)[order[i::k]].tolist()) for i in range(k)]
-    folds = []
-    for i, group in enumerate(groups):
-        is_test = np.isin(spk, list(group))
-        folds.append(_with_valid(f"kfold-{i + 1}", rows[~is_test], rows[is_test], spk, fraction, seed))
-    return folds
+    from sklearn.model_selection import GroupKFold
+
+    n_speakers = len(set(spk.tolist()))
+    if k < 2 or k > n_speakers:
+        raise FoldError(f"kfold: k={k} must be between 2 and the number of speakers ({n_speakers})")
+    # GroupKFold balances the folds' row counts (whole speakers per fold); shuffle + seed vary the draw
+    split = GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(rows, groups=spk)
+    return [
+        _with_valid(f"kfold-{i + 1}", rows[train], rows[test], spk, fraction, seed)
+        for i, (train, test) in enumerate(split)
+    ]
 
 
 def _from_file(df: pd.DataFrame, path: Path, spk: np.ndarray, fraction: float, seed: int) -> list[Fold]:

@@ -6,12 +6,12 @@ or NaN where a corpus has no value); readers may add corpus-specific extras afte
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
 
 from misgan.errors import ManifestError
+from misgan.io import atomic_write, bytes_sha256
 
 Manifest = pd.DataFrame
 
@@ -88,12 +88,7 @@ def read_manifest(path: str | Path) -> Manifest:
 
 def write_manifest(df: Manifest, path: str | Path) -> Path:
     """Write the manifest CSV atomically (temp file then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    normalise(df).to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, normalise(df).to_csv(index=False))
 
 
 def manifest_sha256(df: Manifest) -> str:
@@ -105,7 +100,7 @@ def manifest_sha256(df: Manifest) -> str:
     df = normalise(df)[list(COLUMNS)]
     df["path"] = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in df["path"]]
     payload = df.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode("utf-8")
-    return hashlib.sha256(payload).hexdigest()
+    return bytes_sha256(payload)
 
 
 def label_names(df: Manifest, order: tuple[str, ...] = CLASSES_4) -> list[str]:

@@ -17,7 +17,6 @@ Layout and attributes: docs/cache-format.md.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +27,7 @@ import pandas as pd
 
 from misgan.errors import StoreError
 from misgan.features.backends import Backend, H5Backend, format_of, open_backend, remove
-from misgan.io import fingerprint
+from misgan.io import bytes_sha256, fingerprint
 
 FORMAT_NAME = "misgan-features"
 FORMAT_VERSION = 1
@@ -341,7 +340,7 @@ def arrays_fingerprint(meta: pd.DataFrame, arrays: Mapping[str, np.ndarray | Non
     for name, arr in arrays.items():
         if arr is not None:
             a = np.ascontiguousarray(arr, dtype=np.float32)
-            feats[name] = {"shape": list(a.shape), "sha256": hashlib.sha256(memoryview(a).cast("B")).hexdigest()}
+            feats[name] = {"shape": list(a.shape), "sha256": bytes_sha256(memoryview(a).cast("B"))}
     return fingerprint({"rows": table, "features": feats})
 
 

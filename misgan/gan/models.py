@@ -9,6 +9,7 @@ torch is imported at module level here, so `misgan/__init__.py` must not import 
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from torch import nn
 from misgan.config import to_dict
 from misgan.errors import MisganError
 from misgan.gan.config import TEXT_MODES
+from misgan.io import atomic_write
 
 CHECKPOINT_FORMAT = "misgan-generator/1"
 ARCHS = ("linear", "mlp")
@@ -252,7 +254,7 @@ def save_generator(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """torch.save a dict {format, state_dict, config, dims, label_names, fold, metrics, history, best_epoch,
-    stopped} to `path` (via path.tmp + rename)."""
+    stopped} to `path` (atomically: misgan.io.atomic_write)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {
@@ -268,10 +270,9 @@ def save_generator(
         "stopped": result.stopped,
         **(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
-    return path
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    return atomic_write(path, buf.getvalue())
 
 
 def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:

@@ -35,7 +35,7 @@ from misgan.gan.train import (
     load_generator,
     save_generator,
 )
-from misgan.runs import RunResult, StageRun, begin_run, run_key
+from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
 
 
 class LeakageError(FoldError):
@@ -160,6 +160,12 @@ def train_fold(
     }
 
 
+def gan_key(fingerprint: str | None, config: GanConfig, align_key: str) -> str:
+    """The key of a stage-2 run of `config` on the stage-1 run with `align_key`: the one recipe that
+    `train_gan`, stage 3 (finding generators by key) and `misgan run` share."""
+    return run_key("gan", fingerprint, config, {"align": align_key})
+
+
 def train_gan(
     cache: Any,
     config: GanConfig | None = None,
@@ -168,13 +174,14 @@ def train_gan(
     align_run: str | Path | None = None,
     progress: bool | None = None,
     echo: Echo | None = None,
+    runs_root: str | Path = RUNS_ROOT,
 ) -> RunResult:
     """Stage 2: one generator per fold of a stage-1 run (`align_run`, default the cache's latest complete
     one), in a gan run keyed by the cache, `config` and the align run's key. `config.folds` trains a subset;
     the run completes when every fold of a complete align run has its generator."""
     config = config or GanConfig()
     with open_cache(cache) as store:
-        up = resolve_align_run(store, align_run, echo)
+        up = resolve_align_run(store.path, store.fingerprint, align_run, echo, runs_root)
         names = up.folds()
         missing = [f for f in config.folds if f not in names]
         if missing:
@@ -182,7 +189,7 @@ def train_gan(
                 f"{up.path}: no fold {', '.join(map(repr, missing))} in this align run (folds: {', '.join(names)})"
             )
         upstream = {"align": up.key}
-        key = run_key("gan", store.fingerprint, config, upstream)
+        key = gan_key(store.fingerprint, config, up.key)
         run = begin_run(
             store.path,
             "gan",
@@ -193,12 +200,12 @@ def train_gan(
             upstream=upstream,
             seed=config.seed,
             threads=config.threads,
+            echo=echo,
+            total=len(names),
+            root=runs_root,
         )
         if run.complete:
-            say(echo, f"gan: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
             return run.result(reused=True)
-        if run.folds():
-            say(echo, f"gan: resuming {run.path}: {len(run.folds())} of {len(names)} folds already done")
         for fold in [f for f in names if not config.folds or f in config.folds]:
             if run.has_fold(fold):
                 continue  # finished before an interruption

@@ -142,7 +142,7 @@ def fit_gan(
     import torch.nn.functional as F
 
     from misgan.gan.models import Discriminator, FrozenHeads, init_output_from_data
-    from misgan.runs import seed_everything
+    from misgan.runtime import seed_everything
 
     h_train = np.asarray(h_train, np.float32)
     y_train = np.asarray(y_train, np.int64)

@@ -98,7 +98,7 @@ def run(
 
     from misgan.io import write_json
     from misgan.pipeline.steps import Steps
-    from misgan.runs import JsonlLog, create_run_dir, seed_everything
+    from misgan.runtime import JsonlLog, create_run_dir, seed_everything
 
     if from_step is not None and from_step not in STEPS:
         raise ConfigError(f"--from {from_step!r}: not a step; choose one of {', '.join(STEPS)}")

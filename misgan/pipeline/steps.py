@@ -21,7 +21,7 @@ from typing import Any
 
 from misgan.errors import ConfigError
 from misgan.pipeline.config import PipelineConfig, fingerprint, step_settings
-from misgan.runs import RunError, StageRun, default_run_dir, run_key
+from misgan.runs import RunError, StageRun, default_run_dir
 
 Echo = Callable[[str], None]
 
@@ -60,9 +60,10 @@ class Steps:
             return None
 
     def key(self, step: str) -> str:
-        from misgan.augmentation.evaluate import needs_generators
-        from misgan.augmentation.inputs import align_key
+        from misgan.alignment.run import align_key
+        from misgan.augmentation.evaluate import augment_key, needs_generators
         from misgan.data.manifest import manifest_sha256
+        from misgan.gan.run import gan_key
 
         c = self.config
         if step == "corpus":
@@ -72,12 +73,10 @@ class Steps:
         elif step == "align":
             key = align_key(self.cache_fingerprint(), c.align)
         elif step == "gan":
-            key = run_key("gan", self.cache_fingerprint(), c.gan, {"align": self.keys["align"]})
+            key = gan_key(self.cache_fingerprint(), c.gan, self.keys["align"])
         elif step == "augment":
             gan = self.keys["gan"] if needs_generators(c.augment) else ""
-            key = run_key(
-                "augment", self.cache_fingerprint(), c.augment, {"align": self.keys["align"], "gan": gan}
-            )
+            key = augment_key(self.cache_fingerprint(), c.augment, self.keys["align"], gan)
         else:
             key = fingerprint("report", self.settings["report"], self.keys["augment"])
         self.keys[step] = key
@@ -218,7 +217,7 @@ class Steps:
             gan_run=self.folders["gan"],
             progress=self.progress,
             echo=self.echo,
-            root=self.root,
+            runs_root=self.root,
         )
         return self._stage_result("augment", result)
 

@@ -1,0 +1,107 @@
+"""What makes a run reproducible and readable afterwards: one seed for everything, a thread limit, the library
+versions, a record of the command, and JSON-lines logs that a killed run keeps."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import platform
+import random
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from misgan.config import save_yaml
+from misgan.io import atomic_write, write_json
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) from one integer."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that change numbers."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("misgan", "torch", "transformers", "numpy", "scikit-learn", "scipy", "zarr", "h5py", "opensmile"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_meta(seed: int | None, threads: int | None) -> dict[str, Any]:
+    return {"seed": seed, "threads": threads, "versions": versions(), "started": now(), "host": platform.node()}
+
+
+def create_run_dir(root: str | Path, name: str, config: Any, seed: int, argv: list[str] | None = None) -> Path:
+    """Make (or reuse) `root/name` for a run that is not keyed (misgan run's own folder, reports):
+    config.yaml, command.txt, meta.json."""
+    run = Path(root) / name
+    run.mkdir(parents=True, exist_ok=True)
+    save_yaml(config, run / "config.yaml")
+    atomic_write(run / "command.txt", shlex.join(sys.argv if argv is None else argv) + "\n")
+    write_json(run / "meta.json", run_meta(seed, None))
+    return run
+
+
+class JsonlLog:
+    """Append-only JSON-lines log (one dict per line, flushed each write so a killed run keeps its log)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        from misgan.io import dumps
+
+        with self.path.open("a") as fh:
+            fh.write(dumps(record, indent=None) + "\n")
+
+    def read(self, segment: int | None = None) -> list[dict[str, Any]]:
+        """All records, or those of one segment (0 = the first start, -1 = the latest)."""
+        import json
+
+        if not self.path.exists():
+            return []
+        records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        if segment is None:
+            return records
+        starts = [i for i, r in enumerate(records) if r.get("event") == "segment"] or [0]
+        begin = starts[segment]
+        after = [s for s in starts if s > begin]
+        return records[begin : after[0] if after else len(records)]
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Limit torch and BLAS/OpenMP threads inside the block (None or 0: leave them as they are)."""
+    if not threads:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
