@@ -201,8 +201,8 @@ def resolve_align_run(
         run = default_align_run(cache, fingerprint, runs_root)
         if run is None:
             raise RunError(
-                f"{cache}: no complete stage-1 run of this cache under {Path(runs_root) / cache_stem(cache)}; "
-                f"run `misgan align --cache {cache}` first"
+                f"{cache}: no complete stage-1 run of this cache under {Path(runs_root) / cache_stem(cache)} "
+                f"(no stage-1 folds); run misgan align first: misgan align --cache {cache}"
             )
         say(echo, f"using align run {run.path} (key {run.key[:12]})")
     else:
