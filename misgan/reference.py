@@ -1,0 +1,143 @@
+"""The linear reference every stage is measured against: a standardised, class-balanced logistic regression.
+
+`lr_reference(x, y, fold)` fits scikit-learn's `StandardScaler` + `LogisticRegression(class_weight="balanced")`
+on the fold's training speakers (`fold.train_all`: train + valid) and scores `fold.test` with misgan.metrics.
+With `c=None` the inverse regularisation C is chosen from `C_GRID` by inner grouped cross-validation over the
+training speakers only (sklearn `GroupKFold`, mean UAR; ties go to the smaller C), then refitted on all of them,
+so the test speaker never influences the choice. Numbers only: no torch, no I/O.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from misgan.errors import MisganError
+
+C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+INNER_SPLITS = 4
+MAX_ITER = 2000
+
+
+class ReferenceFitError(MisganError):
+    """The reference cannot be computed (no training rows, one class only, bad groups)."""
+
+
+def _model(c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=MAX_ITER, tol=1e-4)
+    )
+
+
+def _fit(c: float, x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # Tiny C on wide features can stop at max_iter a hair from the optimum; the score is unaffected.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _model(c).fit(x, y)
+
+
+def inner_splits(groups: np.ndarray, n_splits: int = INNER_SPLITS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped inner folds (positions into `groups`): GroupKFold with min(n_splits, #groups) splits."""
+    from sklearn.model_selection import GroupKFold
+
+    g = np.asarray(groups).astype(str)
+    k = min(n_splits, len(set(g.tolist())))
+    if k < 2:
+        raise ReferenceFitError("reference: inner cross-validation needs at least two training speakers")
+    return list(GroupKFold(n_splits=k).split(np.zeros(len(g)), groups=g))
+
+
+def select_c(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, grid: Sequence[float] = C_GRID
+) -> tuple[float, dict[float, float]]:
+    """C from `grid` with the best mean inner-fold UAR over grouped folds of (x, y, groups); ties: smaller C."""
+    from misgan.metrics import uar
+
+    splits = inner_splits(groups)
+    scores: dict[float, float] = {}
+    for c in sorted(grid):
+        per = [uar(y[te], _fit(c, x[tr], y[tr]).predict(x[te])) for tr, te in splits]
+        scores[float(c)] = float(np.mean(per))
+    best = max(scores, key=lambda c: (round(scores[c], 12), -c))
+    return best, scores
+
+
+def lr_reference(
+    x: np.ndarray,
+    y: np.ndarray,
+    fold: Any,
+    *,
+    c: float | None = None,
+    groups: np.ndarray | None = None,
+    grid: Sequence[float] = C_GRID,
+) -> dict[str, Any]:
+    """UAR / WA / macro-F1 / confusion on `fold.test` of the reference fitted on `fold.train_all`.
+
+    `c=None`: C chosen by inner grouped CV over the training speakers. `groups` (speaker per row of x) defines
+    the inner folds; without it the fold's own split is the one inner fold (fit on fold.train, score on
+    fold.valid, which are whole speakers). Returns the metrics plus `c` (the C used) and `inner` (C -> mean
+    inner UAR; empty when c was given)."""
+    from misgan.metrics import classification_metrics
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y).astype(np.int64)
+    tr = np.asarray(fold.train_all, dtype=np.int64)
+    te = np.asarray(fold.test, dtype=np.int64)
+    if len(tr) == 0 or len(te) == 0:
+        raise ReferenceFitError(f"reference: fold {fold.name} has no training or no test rows")
+    if len(set(y[tr].tolist())) < 2:
+        raise ReferenceFitError(f"reference: fold {fold.name} has a single class in its training rows")
+    inner: dict[float, float] = {}
+    if c is None:
+        if groups is not None:
+            c, inner = select_c(x[tr], y[tr], np.asarray(groups)[tr], grid)
+        elif len(fold.valid):
+            c, inner = _select_on_valid(x, y, fold, grid)
+        else:
+            raise ReferenceFitError(f"reference: fold {fold.name}: choosing C needs speaker groups or valid rows")
+    model = _fit(float(c), x[tr], y[tr])
+    n_classes = int(y.max()) + 1
+    out = classification_metrics(y[te], model.predict(x[te]), n_classes)
+    out.update(c=float(c), inner=inner, fold=fold.name)
+    return out
+
+
+def _select_on_valid(x: np.ndarray, y: np.ndarray, fold: Any, grid: Sequence[float]) -> tuple[float, dict]:
+    from misgan.metrics import uar
+
+    tr, va = np.asarray(fold.train), np.asarray(fold.valid)
+    scores = {float(c): uar(y[va], _fit(c, x[tr], y[tr]).predict(x[va])) for c in sorted(grid)}
+    return max(scores, key=lambda c: (round(scores[c], 12), -c)), scores
+
+
+def lr_reference_folds(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[Any],
+    *,
+    c: float | None = None,
+    groups: np.ndarray | None = None,
+    grid: Sequence[float] = C_GRID,
+) -> list[dict[str, Any]]:
+    """`lr_reference` for every fold, in order."""
+    return [lr_reference(x, y, f, c=c, groups=groups, grid=grid) for f in folds]
+
+
+def summarise_reference(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± sample std of uar / wa / macro_f1 over per-fold reference records."""
+    from misgan.metrics import mean_std
+
+    out: dict[str, Any] = {"n_folds": len(records)}
+    for m in ("uar", "wa", "macro_f1"):
+        mu, sd = mean_std([r[m] for r in records])
+        out[m] = {"mean": mu, "std": sd}
+    return out
