@@ -83,6 +83,7 @@ def train_classifier(
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     init: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
+    sample_weight: np.ndarray | None = None,
 ) -> TrainedClassifier:
     """Fit a linear head / MLP with Adam; keep the weights of the best validation loss.
 
@@ -116,6 +117,15 @@ def train_classifier(
             model[0].bias.copy_(torch.as_tensor(b, dtype=torch.float32))
     weights = class_weights_from_labels(y, n_classes) if config.class_weights else np.ones(n_classes)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
+    if sample_weight is not None:  # per-row weights (stage 3's gated synthetic rows): weighted class-weighted CE
+        sw = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+        cw = torch.as_tensor(weights, dtype=torch.float32)
+        per_row = torch.nn.CrossEntropyLoss(weight=cw, reduction="none")
+
+        def loss_fn(logits: Any, target: Any, _idx: Any = None) -> Any:
+            w = sw[_idx] if _idx is not None else sw
+            return (per_row(logits, target) * w).sum() / (cw[target] * w).sum()
+
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     bs = max(1, config.batch_size)
@@ -128,7 +138,9 @@ def train_classifier(
         for start in range(0, len(yt), bs):
             idx = order[start : start + bs]
             opt.zero_grad()
-            loss_fn(model(xt[idx]), yt[idx]).backward()
+            out = model(xt[idx])
+            loss = loss_fn(out, yt[idx], idx) if sample_weight is not None else loss_fn(out, yt[idx])
+            loss.backward()
             opt.step()
         if val_loss is None or epoch < min_epochs:  # validation only on the epochs early stopping judges
             return {"epoch": epoch}
