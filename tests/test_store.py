@@ -203,3 +203,64 @@ def test_make_feature_store_counts_and_separability():
     assert uar(store, "text") > 0.9  # text is correlated with the label
     flat = make_feature_store("f.zarr", n_speakers=4, per_class=15, da=16, dt=8, separable=False)
     assert uar(flat, "audio") < 0.5
+
+
+# ---- integrity: chunk digests, missing chunk files, fletcher32 (issue 12.1) ------------------------------
+
+
+def _flip_zarr_chunk(path: Path, name: str, chunk: int) -> None:
+    f = path / name / "c" / str(chunk) / "0"
+    data = bytearray(f.read_bytes())
+    for i in range(len(data) // 2, min(len(data), len(data) // 2 + 8)):
+        data[i] ^= 0xFF
+    f.write_bytes(bytes(data))
+
+
+def _flip_h5_chunk(path: Path, name: str, chunk: int) -> None:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f[name].id.get_chunk_info(chunk)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        b = bytearray(fh.read(8))
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes(x ^ 0xFF for x in b))
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_corrupt_chunk_is_an_error_naming_array_and_rows(tmp_path, suffix):
+    path = tmp_path / f"c{suffix}"
+    make_feature_store(path, chunk_rows=64).close()  # 240 rows: chunks 0..3
+    with open_store(path) as s:
+        assert s.verify()[-2:] == ["audio", "text"]
+    (_flip_zarr_chunk if suffix == ".zarr" else _flip_h5_chunk)(path, "audio", 1)
+    with open_store(path) as s, pytest.raises(StoreError, match=r"'audio' chunk 1 \(rows 64-127\)"):
+        s.read("audio")
+    with open_store(path) as s, pytest.raises(StoreError, match="'audio' chunk 1"):
+        s.verify()
+    with open_store(path) as s:  # the other arrays are intact
+        assert s.read("text").shape == (240, 16)
+
+
+def test_deleted_zarr_chunk_is_refused_at_open_never_zeros(tmp_path):
+    path = tmp_path / "c.zarr"
+    make_feature_store(path, chunk_rows=64).close()
+    (path / "audio" / "c" / "3" / "0").unlink()
+    with pytest.raises(StoreError, match=r"'audio' lost its chunk 3 \(rows 192-239\)"):
+        open_store(path)
+
+
+def test_deleted_h5_chunk_data_is_caught_by_the_digest(tmp_path):
+    # HDF5 has no chunk files: overwrite a chunk with zeros the way a lost block reads back
+    import h5py
+
+    path = tmp_path / "c.h5"
+    make_feature_store(path, chunk_rows=64).close()
+    with h5py.File(path, "r") as f:
+        info = f["y"].id.get_chunk_info(2)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\0" * info.size)
+    with open_store(path) as s, pytest.raises(StoreError, match=r"'y' chunk 2 \(rows 128-191\)"):
+        s.meta()

@@ -139,6 +139,7 @@ def import_command(
 def info_command(
     cache: Path = typer.Argument(..., help="A feature cache (.zarr or .h5)."),
     failures: int = typer.Option(10, "--failures", help="Failed utterances to list (-1 = all)."),
+    verify: bool = typer.Option(False, "--verify", help="Check the checksum of every chunk of every array."),
 ) -> None:
     """Shapes, encoders, fingerprint, counts per class and speaker, failures, and the runs made from a cache."""
     with user_errors():
@@ -147,6 +148,15 @@ def info_command(
         from misgan.features.store import open_store
 
         with open_store(cache) as store:
+            if verify:
+                checked = store.verify()
+                unchecked = sorted(set([*store.dims, "y", "utt_id"]) - set(checked))
+                if unchecked:
+                    raise StoreError(
+                        f"{cache}: no chunk digests for {', '.join(unchecked)} (cache written before digests "
+                        "existed); re-extract or re-import it to make it verifiable"
+                    )
+                typer.echo(f"verified     every chunk of {len(checked)} arrays: checksums match")
             a = store.attrs
             typer.echo(f"cache        {cache} ({store.format}, format version {a.get('format_version')})")
             typer.echo(f"corpus       {a.get('corpus') or '-'}")

@@ -148,7 +148,16 @@ class H5Backend(Backend):
             del self.file[name]
         dt = self._h5py.string_dtype("utf-8") if _is_str(dtype) else np.dtype(dtype)
         chunks = tuple(max(1, min(c, s)) for c, s in zip(chunks, shape, strict=True))
-        self.file.create_dataset(name, shape=shape, dtype=dt, chunks=chunks if all(shape) else None)
+        # fletcher32: a flipped byte fails the read instead of returning wrong numbers (h5py cannot
+        # filter variable-length strings; the crc32 digests of misgan.features.integrity cover those)
+        chunked = all(shape)
+        self.file.create_dataset(
+            name,
+            shape=shape,
+            dtype=dt,
+            chunks=chunks if chunked else None,
+            fletcher32=chunked and not _is_str(dtype),
+        )
 
     def write(self, name: str, sel: Any, values: np.ndarray) -> None:
         ds = self.file[name]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from misgan.errors import StoreError
 from misgan.features.backends import Backend, H5Backend, format_of, open_backend, remove
+from misgan.features.integrity import array_digests, check_files, present_chunks, verify_array
 from misgan.io import bytes_sha256, fingerprint
 
 FORMAT_NAME = "misgan-features"
@@ -34,6 +35,7 @@ FORMAT_VERSION = 1
 DEFAULT_CHUNK_ROWS = 256
 META_COLUMNS = ("utt_id", "label", "speaker", "session", "gender", "split")
 MODALITIES = ("audio", "text")
+ARRAYS = (*META_COLUMNS, "y", "done", "failure")  # plus the feature arrays of `dims`
 
 
 def tmp_path(path: str | Path) -> Path:
@@ -52,6 +54,7 @@ class FeatureStore:
         self._b = backend
         self._mode = mode
         self.attrs: dict[str, Any] = backend.get_attrs()
+        self._verified: set[str] = set()
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -170,10 +173,24 @@ class FeatureStore:
 
     @property
     def labels(self) -> np.ndarray:
+        self._verify("y")
         return self._b.read("y").astype(np.int64)
+
+    def _verify(self, name: str) -> None:
+        """Check the chunk digests of `name` once per open (complete stores only)."""
+        if self.location == self.path and name not in self._verified:
+            verify_array(self.location, self._b, self.attrs, name)
+            self._verified.add(name)
+
+    def verify(self) -> list[str]:
+        """Check every chunk of every array (`misgan info --verify`); the arrays that carry digests."""
+        names = [*ARRAYS, *self.dims]
+        return [n for n in names if self._b.has(n) and verify_array(self.location, self._b, self.attrs, n)]
 
     def meta(self) -> pd.DataFrame:
         """utt_id, label, y, speaker, session, gender, split: one row per stored row."""
+        for c in META_COLUMNS:
+            self._verify(c)
         cols = {c: self._b.read(c) for c in META_COLUMNS}
         df = pd.DataFrame(cols)
         df.insert(2, "y", self.labels)
@@ -184,6 +201,7 @@ class FeatureStore:
         if name not in self.dims:
             have = ", ".join(self.dims)
             raise StoreError(f"{self.location}: no {name!r} features in this cache (it holds: {have})")
+        self._verify(name)
         if rows is None:
             return self._b.read(name).astype(np.float32, copy=False)
         idx = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -260,7 +278,8 @@ class FeatureStore:
             os.replace(dst_loc, self.path)
             remove(self.location)
         else:
-            self._b.update_attrs({**extra, "complete": True, "n_rows": self.n_rows})
+            self._b.update_attrs({**extra, **_integrity(self._b, self.location, self.chunk_rows, self.dims)})
+            self._b.update_attrs({"complete": True, "n_rows": self.n_rows})
             self.close()
             remove(self.path)
             os.replace(self.location, self.path)
@@ -302,8 +321,20 @@ def _copy_rows(src: FeatureStore, dst_loc: Path, keep: np.ndarray, attrs: dict[s
         b.create_array(mod, (n, d), (c, d), np.float32)
         for s in range(0, n, c):
             b.write(mod, slice(s, s + c), src._b.read_rows(mod, keep[s : s + c]))
-    b.update_attrs({**src.attrs, **attrs, "complete": True, "n_rows": n})
+    b.update_attrs({**src.attrs, **attrs, "n_rows": n, **_integrity(b, dst_loc, c, src.dims)})
+    b.update_attrs({"complete": True})
     b.close()
+
+
+def _integrity(b: Backend, loc: Path, chunk_rows: int, dims: Mapping[str, int]) -> dict[str, Any]:
+    """`digests` (crc32 per row chunk of every array) and, for Zarr, `chunk_files` (the chunks on disk)."""
+    names = [n for n in (*ARRAYS, *dims) if b.has(n)]
+    out: dict[str, Any] = {"digests": {n: array_digests(b, n, chunk_rows) for n in names}}
+    if loc.is_dir():
+        out["chunk_files"] = {
+            n: present_chunks(loc, n, -(-b.shape(n)[0] // chunk_rows), len(b.shape(n))) for n in names
+        }
+    return out
 
 
 def open_store(path: str | Path) -> FeatureStore:
@@ -327,6 +358,11 @@ def open_store(path: str | Path) -> FeatureStore:
     if not store.complete:
         store.close()
         raise StoreError(f"{path}: the cache is marked incomplete; re-run `misgan extract` to finish it")
+    try:
+        check_files(path, store._b, store.attrs)
+    except StoreError:
+        store.close()
+        raise
     return store
 
 
