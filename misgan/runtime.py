@@ -47,7 +47,9 @@ def now() -> str:
 
 
 def run_meta(seed: int | None, threads: int | None) -> dict[str, Any]:
-    return {"seed": seed, "threads": threads, "versions": versions(), "started": now(), "host": platform.node()}
+    """meta.json: the seed, the effective thread count (0/None resolved by the thread policy), versions."""
+    eff = resolve_threads(threads)
+    return {"seed": seed, "threads": eff, "versions": versions(), "started": now(), "host": platform.node()}
 
 
 def create_run_dir(root: str | Path, name: str, config: Any, seed: int, argv: list[str] | None = None) -> Path:
@@ -89,12 +91,49 @@ class JsonlLog:
         return records[begin : after[0] if after else len(records)]
 
 
+# more threads than this only add synchronisation for stage-sized matrices (and hurt on a shared machine)
+MAX_DEFAULT_THREADS = 8
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def physical_cores() -> int:
+    """The machine's physical cores (hyper-threads share one core's arithmetic units); logical ones if unknown."""
+    try:
+        import psutil
+
+        n = psutil.cpu_count(logical=False)
+    except ImportError:  # psutil is optional: fall back to the logical count
+        n = None
+    return max(1, n or os.cpu_count() or 1)
+
+
+def resolve_threads(threads: int | None, jobs: int = 1) -> int:
+    """The thread policy: `threads` when > 0; else 1 per worker when folds run in parallel (jobs > 1),
+    else the machine's physical cores, capped at MAX_DEFAULT_THREADS."""
+    if threads:
+        return int(threads)
+    if jobs > 1:
+        return 1
+    return min(physical_cores(), MAX_DEFAULT_THREADS)
+
+
+def apply_threads(threads: int) -> None:
+    """Set torch's and every BLAS/OpenMP pool's thread count in this process, and the environment that
+    subprocess workers inherit. Call before any torch or BLAS work (the first matmul sizes the pools)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+
+
 @contextlib.contextmanager
-def thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit torch and BLAS/OpenMP threads inside the block (None or 0: leave them as they are)."""
-    if not threads:
-        yield
-        return
+def thread_limit(threads: int | None, jobs: int = 1) -> Iterator[None]:
+    """Torch and BLAS/OpenMP threads per the thread policy (`resolve_threads`) inside the block; restored
+    afterwards (a library caller's own setting survives)."""
+    threads = resolve_threads(threads, jobs)
     import torch
     from threadpoolctl import threadpool_limits
 

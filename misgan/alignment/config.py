@@ -16,7 +16,7 @@ MONITORS = ("uar", "loss")
 @dataclass(frozen=True)
 class AlignConfig:
     SECTION: ClassVar[str] = "align"
-    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads")
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "jobs")
 
     protocol: str = "loso-speaker"  # folds: loso-speaker | loso-session | split | kfold | file (misgan.data.folds)
     k: int = 5  # number of folds of protocol kfold
@@ -37,7 +37,8 @@ class AlignConfig:
     monitor: str = "loss"  # early stopping on the validation speakers' CE "loss" or "uar" (ties: lower loss)
     class_weights: bool = False  # inverse-frequency class weights in L_SER (§4.2.3)
     seed: int = 0  # folds (kfold), initialisation and batches
-    threads: int = 0  # torch CPU threads while training (0: leave torch's default)
+    threads: int = 0  # torch/BLAS threads (0: the thread policy, misgan.runtime.resolve_threads)
+    jobs: int = 1  # folds trained in parallel processes (misgan.parallel.map_folds); 1 = serial
     folds: tuple[str, ...] = ()  # only these folds (names as `misgan info` lists them); () = all
     text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
     text_head_epochs: int = 100

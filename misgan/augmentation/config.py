@@ -28,7 +28,7 @@ class ClassifierConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     SECTION: ClassVar[str] = "augment"
-    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads")
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "jobs")
 
     methods: tuple[str, ...] = ("none", "ours")  # Table II rows; --compare runs all of METHODS
     ratio: float = 1.0  # synthetic rows per real training row (class distribution of the training set)
@@ -41,7 +41,8 @@ class AugmentConfig:
     ablation: bool = False
     seeds: int = 1  # repeats; seed i uses seed + i
     seed: int = 0  # first seed of the repeats (classifiers, augmenters)
-    threads: int = 0  # torch CPU threads while training (0: leave torch's default)
+    threads: int = 0  # torch/BLAS threads (0: the thread policy, misgan.runtime.resolve_threads)
+    jobs: int = 1  # folds trained in parallel processes (misgan.parallel.map_folds); 1 = serial
     folds: tuple[str, ...] = ()  # subset of the stage-1 run's folds; () = all
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     # the generators' settings: `misgan augment` uses the `misgan gan` run trained with exactly these (and

@@ -16,7 +16,7 @@ SELECT_BY = ("consistent_cfd", "cfd", "fd", "consistency", "mi")
 @dataclass(frozen=True)
 class GanConfig:
     SECTION: ClassVar[str] = "gan"
-    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "device")
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ("folds", "threads", "device", "jobs")
 
     noise_dim: int = 100  # width of z
     arch: str = "linear"  # "linear" (paper: one linear layer, no activation) | "mlp" (one hidden layer)
@@ -42,7 +42,8 @@ class GanConfig:
     init_from_data: bool = True  # G starts at the data's mean and within-class covariance (gan_models)
     collapse_std: float = 0.02  # an epoch whose generated/real std ratio is below this counts as collapsed
     collapse_epochs: int = 20  # consecutive collapsed (or D-saturated) epochs that stop the run
-    threads: int = 0  # torch and BLAS threads while training (0: leave as they are)
+    threads: int = 0  # torch/BLAS threads (0: the thread policy, misgan.runtime.resolve_threads)
+    jobs: int = 1  # folds trained in parallel processes (misgan.parallel.map_folds); 1 = serial
     device: str = "cpu"  # cpu or cuda
     folds: tuple[str, ...] = ()  # only these folds of the stage-1 run; () = all
 
