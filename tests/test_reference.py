@@ -113,3 +113,21 @@ def test_one_class_is_a_user_error():
     fold = loso(g)[0]
     with pytest.raises(MisganError, match="single class"):
         lr_reference(x, np.zeros_like(y), fold, c=1.0)
+
+
+def test_wide_features_same_classifier_as_plain_sklearn():
+    """More columns than rows: the row-span rotation must not change the fitted classifier."""
+    rng = np.random.default_rng(5)
+    x, y, g = data(5, d=8)
+    x = np.hstack([x, rng.normal(size=(len(x), 300)) * rng.uniform(0.1, 10, 300)])
+    fold = loso(g)[0]
+    tr = fold.train_all
+    assert x.shape[1] > len(tr)
+    got = lr_reference(x, y, fold, c=0.05)
+    pred = sk(0.05, x[tr], y[tr]).predict(x[fold.test])
+    assert got["uar"] == pytest.approx(balanced_accuracy_score(y[fold.test], pred))
+    from misgan.reference import _Features, _fit_lr
+
+    prep = _Features(x[tr])
+    ours = _fit_lr(0.05, prep(x[tr]), y[tr]).predict_proba(prep(x[fold.test]))
+    np.testing.assert_allclose(ours, sk(0.05, x[tr], y[tr]).predict_proba(x[fold.test]), atol=2e-3)
