@@ -36,6 +36,9 @@ RUN_FORMAT = "misgan-run/1"
 KINDS = ("align", "gan", "augment")
 
 
+WRITER_LOCK = "writer.lock"  # misgan.locks: one writing process per run folder
+
+
 class RunError(MisganError):
     """A run folder is missing, incomplete, or holds a run with another key."""
 
@@ -136,8 +139,14 @@ class StageRun:
         threads: int | None = None,
         argv: list[str] | None = None,
     ) -> StageRun:
-        """Open the run at `path` if it holds this key (resume), or start it; another key is refused."""
+        """Open the run at `path` if it holds this key (resume), or start it; another key is refused.
+
+        The caller holds the folder's writer lock (misgan.locks) from here until `finish` or its exit: a
+        second process writing the same run folder gets a LockError naming this one."""
+        from misgan.locks import acquire
+
         path = Path(path)
+        acquire(path / WRITER_LOCK, "run folder")
         if (path / "run.json").exists():
             run = cls.open(path)
             if run.key != key or run.kind != kind:
@@ -224,9 +233,12 @@ class StageRun:
 
     # ---- completion
     def finish(self, summary: Mapping[str, Any]) -> RunResult:
+        from misgan.locks import release
+
         write_json(self.path / "summary.json", summary)
         self.record = {**self.record, "complete": True, "finished": now()}
         write_json(self.path / "run.json", self.record)
+        release(self.path / WRITER_LOCK)
         return self.result(reused=False)
 
     def summary(self) -> dict[str, Any]:

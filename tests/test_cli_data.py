@@ -43,7 +43,13 @@ def test_manifest_strict_and_bad_input(tmp_path):
     assert res.exit_code == 1
     assert "labels_consensus.csv:18" in res.output
     assert not Path("manifests/msp-podcast.csv").exists()
+    # 2 of 15 rows left out is past the default 5 %: exit 1, each row named with its reason
     res = runner.invoke(app, ["manifest", "-c", "msp-podcast", "-r", str(exp["root"])])
+    assert res.exit_code == 1
+    assert "rows: 15 in = 13 used + 2 left out (malformed line 1, missing 1)" in res.output
+    assert "labels_consensus.csv:19: missing:" in res.output
+    assert not Path("manifests/msp-podcast.csv").exists()
+    res = runner.invoke(app, ["manifest", "-c", "msp-podcast", "-r", str(exp["root"]), "--max-dropped", "0.2"])
     assert res.exit_code == 0
     assert "2 error(s)" in res.output
     res = runner.invoke(app, ["manifest", "-c", "nope", "-r", str(tmp_path)])

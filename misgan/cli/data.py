@@ -32,16 +32,50 @@ def _print_problems(problems: list, limit: int) -> None:
         typer.echo(f"... {len(warnings) - limit} more warning(s); --max-warnings 0 shows none, -1 all", err=True)
 
 
+MAX_DROPPED_HELP = "Fraction of rows that may be left out before the command fails (--strict: none)."
+
+
+def report_rows(df, problems: list, *, strict: bool, max_dropped: float, n_used: int | None = None) -> None:
+    """Print rows in = used + left out (each left-out row with its reason) and the class warnings; exit 1
+    past the threshold (issue 12.2). `n_used`: rows kept after extraction (default: the table's rows)."""
+    from misgan.data.accounting import RowsDroppedError, account, class_warnings
+
+    acc = account(len(df) if n_used is None else n_used, problems)
+    typer.echo(acc.line())
+    for line in acc.details():
+        typer.echo(line, err=True)
+    for w in class_warnings(df):
+        typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
+    try:
+        acc.check(strict=strict, max_dropped=max_dropped)
+    except RowsDroppedError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def default_stem(corpus: str, root: Path, table: str | None = None) -> str:
+    """Default manifest/cache name: the corpus, or for `--corpus csv` the table's file name, so two of a
+    user's corpora never share manifests/csv.csv (issue 14.6)."""
+    if corpus.strip().lower() != "csv":
+        return corpus.lower()
+    from misgan.data.corpora.csv_table import find_table
+
+    return find_table(root, table).stem
+
+
 def manifest(
     corpus: str = typer.Option(..., "--corpus", "-c", help=CORPUS_HELP),
     root: Path = typer.Option(..., "--root", "-r", help="Corpus folder (csv: the table or its folder)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Manifest CSV [manifests/<corpus>.csv]."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Manifest CSV [manifests/<corpus>.csv; csv: manifests/<table stem>.csv]."
+    ),
     classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
     keep_exc: bool = typer.Option(False, "--keep-exc", help="IEMOCAP: keep 'excited' apart from 'happy'."),
     table: str | None = typer.Option(None, "--table", help="csv: table file name inside --root."),
     durations: bool = typer.Option(False, "--durations", help="Fill durations from the audio headers."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 (writing nothing) if the reader found errors."),
     max_warnings: int = typer.Option(20, "--max-warnings", help="Warnings to print (-1 = all)."),
+    max_dropped: float = typer.Option(0.05, "--max-dropped", help=MAX_DROPPED_HELP),
 ) -> None:
     """Write the manifest CSV of a corpus and print counts per class and per speaker."""
     from misgan.data.corpora import read_corpus
@@ -59,7 +93,8 @@ def manifest(
         if not len(df):
             typer.secho(f"{root}: no usable utterances; nothing written", fg=typer.colors.RED, err=True)
             raise typer.Exit(1)
-        out = write_manifest(df, output or Path("manifests") / f"{corpus.lower()}.csv")
+        report_rows(df, result.problems, strict=strict, max_dropped=max_dropped)
+        out = write_manifest(df, output or Path("manifests") / f"{default_stem(corpus, root, table)}.csv")
         per_class, per_speaker = summary(df)
         typer.echo(f"wrote {out}: {len(df)} utterances, {len(per_speaker)} speakers, {len(per_class)} classes")
         typer.echo("per class: " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
@@ -81,6 +116,8 @@ def doctor(
     decode: bool = typer.Option(True, "--decode/--headers-only", help="Decode every file, or read headers only."),
     workers: int = typer.Option(4, "--workers", help="Threads checking audio files."),
     max_warnings: int = typer.Option(50, "--max-warnings", help="Warnings to print (-1 = all)."),
+    max_dropped: float = typer.Option(0.05, "--max-dropped", help=MAX_DROPPED_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Fail if any row would be left out."),
 ) -> None:
     """Check layout, label and transcript lines and every referenced audio file; exit 1 on errors."""
     import sys
@@ -100,8 +137,12 @@ def doctor(
     for line in report.summary_lines():
         typer.echo(line)
     if not report.ok:
+        from misgan.data.accounting import account
+
+        typer.echo(account(len(report.manifest), report.problems).line())
         typer.secho("FAILED: fix the errors above before extracting features", fg=typer.colors.RED)
         raise typer.Exit(1)
+    report_rows(report.manifest, report.problems, strict=strict, max_dropped=max_dropped)
     typer.secho("OK", fg=typer.colors.GREEN)
 
 

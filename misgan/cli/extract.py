@@ -28,15 +28,24 @@ def _output_path(output: Path | None, fmt: str | None, stem: str) -> Path:
 
 
 def _filter_classes(df, classes: str | None, source: Path):
+    """The rows whose label is in `classes`; the others are problems (per-label counts), not silent drops."""
+    from misgan.data.corpora.common import Problem
     from misgan.data.manifest import CLASSES_4
 
     if classes is None or classes == "all":
-        return df
+        return df, []
     keep = set(CLASSES_4) if classes == "4" else {c.strip() for c in classes.split(",") if c.strip()}
     out = df[df["label"].isin(keep)].reset_index(drop=True)
     if not len(out):
         raise StoreError(f"{source}: no utterance has a label in {sorted(keep)}")
-    return out
+    outside = df.loc[~df["label"].isin(keep), "label"].value_counts().sort_index()
+    problems = [
+        Problem(
+            str(source), None, "warning", f"{n} row(s) with label {lab!r} left out: not in --classes {classes}"
+        )
+        for lab, n in outside.items()
+    ]
+    return out, problems
 
 
 def extract_command(
@@ -65,6 +74,9 @@ def extract_command(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
+    max_dropped: float = typer.Option(
+        0.05, "--max-dropped", help="Fraction of rows that may be left out before exit 1 (--strict: none)."
+    ),
 ) -> None:
     """Encode a corpus once into a feature cache (resumable: re-run the same command after a crash)."""
     with user_errors():
@@ -72,19 +84,30 @@ def extract_command(
 
         if (manifest is None) == (corpus is None):
             raise StoreError("give either --corpus NAME --root DIR, or --manifest FILE")
+        from misgan.cli.data import default_stem, report_rows
+        from misgan.data.accounting import failure_problems
+
         if manifest is not None:
             from misgan.data.manifest import read_manifest
 
-            df = _filter_classes(read_manifest(manifest), classes, manifest)
+            df, problems = _filter_classes(read_manifest(manifest), classes, manifest)
             stem = manifest.stem
         else:
             if root is None:
                 raise StoreError(f"--corpus {corpus}: --root DIR is required")
-            from misgan.data.corpora import load_corpus
+            from misgan.data.corpora import read_corpus
 
-            df = load_corpus(corpus, root, classes=classes)
-            stem = corpus.lower()
+            result = read_corpus(corpus, root, classes=classes)
+            df, problems = result.manifest, list(result.problems)
+            for p in result.errors:
+                typer.secho(str(p), fg=typer.colors.RED, err=True)
+            if not len(df):
+                raise StoreError(f"{root}: no usable utterances in corpus {corpus}")
+            stem = default_stem(corpus, root)
         out = _output_path(output, fmt, stem)
+        from misgan.data.accounting import account
+
+        account(len(df), problems).check(strict=strict, max_dropped=max_dropped)  # before hours of encoding
         text = None if text_encoder.strip().lower() in ("none", "") else text_encoder
         summary = extract(
             df,
@@ -103,8 +126,11 @@ def extract_command(
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if int(os.environ.get("RANK", "0")) != 0:
             return  # under torchrun rank 0 reports
+        # extraction failures are rows left out too: one account for the reader's drops and the encoder's
+        problems += failure_problems(summary.failures)
         if summary.status == "cached":
             typer.echo(f"{out} is up to date (fingerprint {summary.fingerprint[:12]}); nothing to do")
+            report_rows(df, problems, strict=strict, max_dropped=max_dropped, n_used=summary.n_rows)
             return
         rate = summary.rows_encoded / summary.seconds if summary.seconds else 0.0
         resumed = summary.n_manifest - summary.rows_encoded if world == 1 else 0
@@ -118,6 +144,7 @@ def extract_command(
             typer.secho(f"  failed {f['utt_id']}: {f['reason']}", fg=typer.colors.YELLOW, err=True)
         if summary.n_failed > 10:
             typer.echo(f"  ... {summary.n_failed - 10} more; `misgan info {out}` lists them all", err=True)
+        report_rows(df, problems, strict=strict, max_dropped=max_dropped, n_used=summary.n_rows)
 
 
 def import_command(
@@ -169,6 +196,11 @@ def info_command(
             typer.echo(f"fingerprint  {a.get('fingerprint')}")
             typer.echo(f"manifest     sha256 {a.get('manifest_sha256', '-')}")
             typer.echo(f"created      {a.get('created')} by misgan {a.get('misgan_version')}")
+            from misgan.features.store import audio_source
+
+            why = audio_source(store)
+            if why is not None:
+                typer.echo(f"audio        {why}: `align --finetune` and `predict` need audio it lacks")
             meta = store.meta()
             per_class = meta["label"].value_counts().reindex(store.label_names, fill_value=0)
             typer.echo("per class    " + ", ".join(f"{k} {v}" for k, v in per_class.items()))

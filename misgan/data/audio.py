@@ -63,6 +63,8 @@ class AudioInfo:
 def probe(path: str | Path) -> AudioInfo:
     """Header facts of an audio file, without decoding it; raises an AudioError subclass."""
     path = Path(path)
+    if path.is_dir():
+        raise UnreadableAudioError(f"{path}: is a directory, not an audio file")
     try:
         size = path.stat().st_size
     except FileNotFoundError:

@@ -50,16 +50,18 @@ def normalise(df: pd.DataFrame) -> Manifest:
     return df[list(COLUMNS) + extras].reset_index(drop=True)
 
 
-def validate(df: pd.DataFrame, source: str | Path = "<manifest>") -> Manifest:
-    """Check the schema; raise ManifestError naming `source` and the offending rows."""
-    missing = [c for c in ("utt_id", "path", "label", "speaker") if c not in df.columns]
+def validate(df: pd.DataFrame, source: str | Path = "<manifest>", *, audio: bool = True) -> Manifest:
+    """Check the schema; raise ManifestError naming `source` and the offending rows. `audio=False`: a
+    features-only manifest (`misgan import`), whose `path` column may be absent or empty."""
+    required = ("utt_id", "path", "label", "speaker") if audio else ("utt_id", "label", "speaker")
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise ManifestError(f"{source}: missing required column(s) {', '.join(missing)}")
     df = normalise(df)
     dup = df["utt_id"][df["utt_id"].duplicated()]
     if len(dup):
         raise ManifestError(f"{source}: duplicate utt_id {', '.join(map(str, dup.head(5)))}")
-    for col in ("utt_id", "path", "label", "speaker"):
+    for col in required:
         empty = df.index[df[col].str.strip() == ""]
         if len(empty):
             # +2: one for the header line, one because CSV lines count from 1
@@ -68,10 +70,11 @@ def validate(df: pd.DataFrame, source: str | Path = "<manifest>") -> Manifest:
     return df
 
 
-def read_manifest(path: str | Path) -> Manifest:
+def read_manifest(path: str | Path, *, audio: bool = True) -> Manifest:
     """Read a manifest CSV written by `write_manifest` (or by hand with at least utt_id, path, label, speaker).
 
-    Relative audio paths are resolved against the manifest's folder.
+    Relative audio paths are resolved against the manifest's folder. `audio=False` accepts a manifest
+    without audio paths (features only: `misgan import`).
     """
     path = Path(path)
     if not path.is_file():
@@ -80,9 +83,9 @@ def read_manifest(path: str | Path) -> Manifest:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: not a readable CSV ({exc})") from exc
-    df = validate(df, path)
+    df = validate(df, path, audio=audio)
     base = path.parent.resolve()
-    df["path"] = [p if Path(p).is_absolute() else str(base / p) for p in df["path"]]
+    df["path"] = [p if not p or Path(p).is_absolute() else str(base / p) for p in df["path"]]
     return df
 
 

@@ -23,6 +23,7 @@ and rank 0 finalises after a barrier. HDF5 files cannot take concurrent writers:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -41,6 +42,7 @@ from misgan.features.backends import format_of, remove
 from misgan.features.store import DEFAULT_CHUNK_ROWS, FeatureStore, open_store, tmp_path
 from misgan.features.stream import EncoderLike, Reader, run_chunks
 from misgan.io import fingerprint as io_fingerprint
+from misgan.locks import writer_lock
 
 EXTRACTION_VERSION = 1
 # clips shorter than this are failures: too short to carry emotion, and openSMILE returns NaN on them
@@ -158,15 +160,54 @@ def extract(
     manifest = manifest.reset_index(drop=True)
     if world > 1 and device.startswith("cuda") and ":" not in device:
         device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    names = list(label_names or manifest_label_names(manifest))
+    if not overwrite:
+        from misgan.features.uptodate import cached_without_loading
+
+        hit = cached_without_loading(out, manifest, audio_encoder, text_encoder, names)
+        if hit is not None:
+            return ExtractSummary(
+                out, "cached", hit[0], len(manifest), hit[1], hit[2], seconds=time.perf_counter() - t0
+            )
     audio_enc = _load(audio_encoder, "audio", device, corpus)
     text_enc = None if text_encoder is None else _load(text_encoder, "text", device, corpus)
-    names = list(label_names or manifest_label_names(manifest))
     fp = fingerprint(manifest, audio_enc.spec, None if text_enc is None else text_enc.spec, names)
 
     _init_dist(world)
     cached = _check_existing(out, fp, overwrite)
     if cached is not None:
         return ExtractSummary(out, "cached", fp, len(manifest), *cached)
+    with contextlib.ExitStack() as stack:
+        if world == 1:  # torchrun ranks share one store by design; one job per store is the user's part
+            stack.enter_context(writer_lock(out, "feature cache"))
+            cached = _check_existing(out, fp, overwrite)  # another writer may have finished it meanwhile
+            if cached is not None:
+                return ExtractSummary(out, "cached", fp, len(manifest), *cached)
+        return _extract_store(
+            manifest, out, fp, names, audio_enc, text_enc, corpus, rank, world, batch_size, workers,
+            chunk_rows, overwrite, strict, progress, read_audio, t0,
+        )  # fmt: skip
+
+
+def _extract_store(
+    manifest: pd.DataFrame,
+    out: Path,
+    fp: str,
+    names: list[str],
+    audio_enc: EncoderLike,
+    text_enc: EncoderLike | None,
+    corpus: str | None,
+    rank: int,
+    world: int,
+    batch_size: int,
+    workers: int,
+    chunk_rows: int,
+    overwrite: bool,
+    strict: bool,
+    progress: bool | None,
+    read_audio: Callable[[str, int], np.ndarray] | None,
+    t0: float,
+) -> ExtractSummary:
     _check_unfinished(out, fp, overwrite)
     _barrier(world)  # every rank has looked at the old state before rank 0 changes it
     if rank == 0:

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from misgan.data.manifest import label_names as manifest_label_names
-from misgan.data.manifest import manifest_sha256, read_manifest
+from misgan.data.manifest import manifest_sha256, read_manifest, validate
 from misgan.errors import MisganError
 from misgan.features.store import FeatureStore, store_from_arrays
 from misgan.io import file_sha256, fingerprint
+from misgan.locks import writer_lock
 
 IMPORT_VERSION = 1
 SUFFIXES = (".npy", ".csv", ".parquet", ".pq")
@@ -106,7 +107,10 @@ def import_features(
     overwrite: bool = False,
 ) -> FeatureStore:
     """Validate the files and write a complete store at `out`; returns it opened read-only."""
-    df = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest.reset_index(drop=True)
+    if isinstance(manifest, pd.DataFrame):
+        df = validate(manifest.reset_index(drop=True), "<manifest>", audio=False)
+    else:
+        df = read_manifest(manifest, audio=False)  # import never reads audio: paths may be empty
     audio_path = Path(audio)
     audio_arr = load_matrix(audio_path, df["utt_id"])
     text_path = None if text is None else Path(text)
@@ -124,7 +128,10 @@ def import_features(
             for m, s in sources.items()
         },
         "imported": sources,
+        # no audio files behind the rows: commands that re-read audio (align --finetune) say so
+        "audio_paths": bool((df["path"].str.strip() != "").all()),
         "fingerprint": fp,
     }
     names = label_names or manifest_label_names(df)
-    return store_from_arrays(out, df, audio_arr, text_arr, names, attrs, overwrite=overwrite)
+    with writer_lock(Path(out), "feature cache"):
+        return store_from_arrays(out, df, audio_arr, text_arr, names, attrs, overwrite=overwrite)

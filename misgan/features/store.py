@@ -366,6 +366,26 @@ def open_store(path: str | Path) -> FeatureStore:
     return store
 
 
+def audio_source(store: FeatureStore) -> str | None:
+    """Why the audio behind a cache's rows cannot be re-read (None when it can): a cache imported from
+    feature files (`misgan import`) records no audio encoder, and maybe no audio paths."""
+    if not store.attrs.get("imported"):
+        return None
+    if store.attrs.get("audio_paths") is False:
+        return "feature-only cache: imported from feature files with no audio paths and no audio encoder"
+    return "imported cache: its features come from files, not from an audio encoder misgan can run"
+
+
+def require_audio(store: FeatureStore, command: str) -> None:
+    """StoreError naming `command` when the cache cannot give it audio (align --finetune, predict)."""
+    why = audio_source(store)
+    if why is not None:
+        raise StoreError(
+            f"{store.path}: {command} needs the audio and an audio encoder, but this is a {why}; "
+            "extract the corpus with `misgan extract` to use it"
+        )
+
+
 def arrays_fingerprint(meta: pd.DataFrame, arrays: Mapping[str, np.ndarray | None]) -> str:
     """`misgan.io.fingerprint` of the row table and the feature values: the identity of a store built
     from arrays. Each matrix enters as its shape and the sha256 of its float32 bytes (as JSON it would

@@ -61,6 +61,7 @@ def read(root: str | Path, problems: Problems, *, classes: str = "all", table: s
         raise CorpusError(f"{path}:1: missing column(s) {', '.join(missing)} (found {', '.join(header)})")
     base = path.parent
     rows = []
+    outside: dict[str, int] = {}  # label -> rows left out by --classes
     for n, fields in enumerate(reader, start=2):
         if not fields or not "".join(fields).strip():
             continue
@@ -75,9 +76,13 @@ def read(root: str | Path, problems: Problems, *, classes: str = "all", table: s
         label = rec["label"].lower()
         label = ALIASES.get(label, label)
         if not keep_label(label, classes):
+            outside[label] = outside.get(label, 0) + 1
             continue
         audio = Path(rec["path"]).expanduser()
         audio = audio if audio.is_absolute() else base / audio
+        if audio.is_dir():
+            problems.error(path, n, f"audio path is a directory: {audio}")
+            continue
         if not audio.is_file():
             problems.error(path, n, f"audio file not found: {audio}")
             continue
@@ -94,6 +99,8 @@ def read(root: str | Path, problems: Problems, *, classes: str = "all", table: s
             _label_file=str(path),
         )
         rows.append(row)
+    for label, count in sorted(outside.items()):
+        problems.warning(path, None, f"{count} row(s) with label {label!r} left out: not in --classes {classes}")
     return finish(rows, problems, path)
 
 
