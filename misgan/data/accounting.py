@@ -18,6 +18,7 @@ import pandas as pd
 
 from misgan.errors import MisganError
 
+OUTSIDE = "outside --classes"  # left out on purpose: reported per label, not a failure
 DEFAULT_MAX_DROPPED = 0.05  # without --strict: more than 5 % of the rows left out is an error
 REASONS = (
     ("fields", "malformed line"),
@@ -29,7 +30,7 @@ REASONS = (
     ("short", "too short"),
     ("no audio samples", "too short"),
     ("empty file", "unreadable"),
-    ("label", "unknown label"),
+    ("label", "unknown label"),  # a label the reader cannot parse
     ("empty speaker", "empty speaker"),
     ("duplicate", "duplicate id"),
 )
@@ -68,15 +69,23 @@ class RowAccount:
             f" ({reasons})" if reasons else ""
         )
 
+    def dropped(self) -> list[tuple[str, str, str]]:
+        """Rows lost to a defect (rows outside --classes were left out on purpose)."""
+        return [x for x in self.left_out if x[1] != OUTSIDE]
+
     def details(self, limit: int = 20) -> list[str]:
-        out = [f"  left out {w}: {r}: {m}" for w, r, m in self.left_out[:limit]]
-        if len(self.left_out) > limit:
-            out.append(f"  ... {len(self.left_out) - limit} more")
+        dropped = self.dropped()
+        out = [f"  left out {w}: {r}: {m}" for w, r, m in dropped[:limit]]
+        if len(dropped) > limit:
+            out.append(f"  ... {len(dropped) - limit} more")
+        outside = Counter(m for _, r, m in self.left_out if r == OUTSIDE)
+        out += [f"  {m}" for m in sorted(outside)]
         return out
 
     def check(self, *, strict: bool, max_dropped: float | None = None) -> None:
-        """RowsDroppedError when any row is left out under `strict`, or more than `max_dropped` of them."""
-        n = len(self.left_out)
+        """RowsDroppedError when any row is lost under `strict`, or more than `max_dropped` of them. Rows
+        outside --classes are chosen, not lost: they are listed per label but never fail the command."""
+        n = len(self.dropped())
         if not n:
             return
         limit = 0.0 if strict else (DEFAULT_MAX_DROPPED if max_dropped is None else max_dropped)
@@ -93,7 +102,7 @@ def account(used: int, problems: list[Any]) -> RowAccount:
         where = f"{p.file}:{p.line}" if p.line is not None and p.line >= 0 else str(p.file)
         m = _LEFT_OUT.match(p.message)
         if m:
-            acc.left_out.extend([(where, "unknown label", p.message)] * int(m.group(1)))
+            acc.left_out.extend([(where, OUTSIDE, p.message)] * int(m.group(1)))
         elif p.severity == "error" and p.line is not None:
             acc.left_out.append((where, reason_of(p.message), p.message))
     return acc

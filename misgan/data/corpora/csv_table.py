@@ -100,7 +100,10 @@ def read(root: str | Path, problems: Problems, *, classes: str = "all", table: s
         )
         rows.append(row)
     for label, count in sorted(outside.items()):
-        problems.warning(path, None, f"{count} row(s) with label {label!r} left out: not in --classes {classes}")
+        typo = " (seen once: a typo?)" if count == 1 else ""
+        problems.warning(
+            path, None, f"{count} row(s) with label {label!r} left out: not in --classes {classes}{typo}"
+        )
     return finish(rows, problems, path)
 
 
