@@ -19,7 +19,7 @@ from misgan.gan.models import FrozenHeads, Generator
 from misgan.gan.train import GanConfig, GanError, conditioning_text, fit_gan, generate
 
 torch.set_num_threads(1)
-FAST = dict(epochs=4, batch_size=32, min_steps=5, noise_dim=8)
+FAST = dict(epochs=4, batch_size=32, min_steps=5, noise_dim=8, eval_every=1)
 
 
 def clusters(n: int = 200, c: int = 4, dh: int = 12, dt: int = 6, seed: int = 0):
@@ -357,7 +357,11 @@ def test_cli_trains_one_generator_per_fold_and_samples(tmp_path):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     epochs = [r for r in log if "epoch" in r]
     assert {r["fold"] for r in epochs} == {"f0", "f1"}
-    assert {"d_loss", "g_adv", "l_iy", "l_it", "mi_bits", "consistency", "fd"} <= set(epochs[0])
+    assert all({"d_loss", "g_adv", "l_iy", "l_it"} <= set(r) for r in epochs)
+    # evaluation every eval_every (10) epochs and at the last one: with 3 epochs only epoch 3 is evaluated
+    evaluated = [r for r in epochs if "consistency" in r]
+    assert [r["epoch"] for r in evaluated] == [3, 3]
+    assert {"mi_bits", "consistency", "fd", "auc_train", "tstr_uar", "knn_precision"} <= set(evaluated[0])
     summary = json.loads((run / "summary.json").read_text())
     assert (run / "config.yaml").exists() and [f["fold"] for f in summary["folds"]] == ["f0", "f1"]
     assert "gan f0: consistency" in res.output

@@ -120,7 +120,7 @@ def test_metrics_separate_trained_from_untrained_generator():
     from misgan.gan.train import GanConfig, evaluate, fit_gan
 
     h, y, t, heads = clusters(n=400)
-    cfg = GanConfig(epochs=25, batch_size=64, min_steps=20, noise_dim=8, lr=3e-3, patience=0)
+    cfg = GanConfig(epochs=25, batch_size=64, min_steps=20, noise_dim=8, lr=3e-3, patience=0, eval_every=1)
     trained = fit_gan(h, y, t, heads, cfg)
     untrained = Generator(8, 4, t.shape[1], h.shape[1], text_mean=t.mean(0), text_std=t.std(0))
     from misgan.gan.train import EvalSet

@@ -10,7 +10,8 @@ from misgan.errors import ConfigError
 
 TEXT_MODES = ("paired", "class", "none")
 
-SELECT_BY = ("consistent_cfd", "cfd", "fd", "consistency", "mi")
+SELECT_BY = ("consistent_cfd", "cfd", "fd", "consistency", "mi", "tstr")
+DISCRIMINATORS = ("plain", "projection")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,15 @@ class GanConfig:
     init_from_data: bool = True  # G starts at the data's mean and within-class covariance (gan_models)
     collapse_std: float = 0.02  # an epoch whose generated/real std ratio is below this counts as collapsed
     collapse_epochs: int = 20  # consecutive collapsed (or D-saturated) epochs that stop the run
+    manifold: bool = False  # G generates coefficients in the top-k PCA basis of the training h (+ mean); class
+    # columns start at the class means, text columns at a ridge fit of h on t (models.init_on_manifold)
+    manifold_variance: float = 0.99  # k = fewest principal components covering this share of the variance
+    manifold_rank: int = 0  # k itself when > 0 (capped at the data's rank)
+    text_ridge: float = 1.0  # ridge strength (relative to the mean eigenvalue of t'T) of the text-column init
+    disc: str = "plain"  # plain D(h) | projection D(h, c) = psi(phi(h)) + embed(c).phi(h) (Miyato & Koyama 2018)
+    eval_every: int = 10  # evaluate (and judge for selection) every this many epochs, and at the last one
+    select_auc_max: float = 0.9  # tstr selection: real-vs-generated AUC (training rows) must not exceed this
+    warn_margin: float = 0.05  # warn when the kept consistency is within this of chance (1/C)
     threads: int = 0  # torch/BLAS threads (0: the thread policy, misgan.runtime.resolve_threads)
     jobs: int = 1  # folds trained in parallel processes (misgan.parallel.map_folds); 1 = serial
     device: str = "cpu"  # cpu or cuda
@@ -56,7 +66,14 @@ class GanConfig:
             raise ConfigError("gan: text_mode 'none' goes with use_text False (--no-text), and only with it")
         if self.select_by not in SELECT_BY:
             raise ConfigError(f"gan: select_by must be one of {', '.join(SELECT_BY)} (got {self.select_by!r})")
-        for name in ("noise_dim", "hidden", "epochs", "batch_size", "min_steps", "eval_rows", "collapse_epochs"):
+        if self.disc not in DISCRIMINATORS:
+            raise ConfigError(f"gan: disc must be one of {', '.join(DISCRIMINATORS)} (got {self.disc!r})")
+        if not 0 < self.manifold_variance <= 1 or self.manifold_rank < 0 or self.text_ridge < 0:
+            raise ConfigError("gan: need 0 < manifold_variance <= 1, manifold_rank >= 0 and text_ridge >= 0")
+        if not 0.5 <= self.select_auc_max <= 1 or not 0 <= self.warn_margin < 1:
+            raise ConfigError("gan: need select_auc_max in [0.5, 1] and warn_margin in [0, 1)")
+        names = ("noise_dim", "hidden", "epochs", "batch_size", "min_steps", "eval_rows", "collapse_epochs")
+        for name in (*names, "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"gan: {name} must be >= 1 (got {getattr(self, name)})")
         if not 0 <= self.select_tolerance <= 1:
@@ -65,3 +82,18 @@ class GanConfig:
             raise ConfigError("gan: need lr > 0, tau > 0, mixup_alpha > 0 and lambda_y, lambda_t >= 0")
         if self.patience < 0 or self.threads < 0:
             raise ConfigError("gan: patience and threads must be >= 0")
+
+    @classmethod
+    def paper(cls, **overrides: object) -> GanConfig:
+        """The paper-faithful configuration (§4.2.1): linear G and D, conditioning learned from torch's init,
+        plain D, epochs kept by consistent_cfd. Every field not overridden keeps its paper value."""
+        base = dict(arch="linear", manifold=False, disc="plain", select_by="consistent_cfd", epochs=300)
+        return cls(**{**base, **overrides})  # type: ignore[arg-type]
+
+    @classmethod
+    def on_manifold(cls, **overrides: object) -> GanConfig:
+        """G in the principal subspace of the training h with its conditioning in place from step 0, a
+        projection discriminator, and the kept epoch chosen by train-on-synthetic-test-on-real UAR subject to
+        the real-vs-generated AUC and consistency not above real data's (docs/stage2.md)."""
+        base = dict(manifold=True, disc="projection", select_by="tstr")
+        return cls(**{**base, **overrides})  # type: ignore[arg-type]

@@ -1,9 +1,11 @@
-"""Stage 2's per-epoch evaluation: the quality metrics of a generator on fixed evaluation rows.
+"""Stage 2's evaluation: the quality metrics of a generator on fixed evaluation rows.
 
-`EvalSet` fixes the rows, labels, text and noise once, so the metrics of successive epochs are comparable;
-`evaluate` scores a generator on it (misgan.gan.metrics: MI bounds, consistency, Fréchet distances, spread,
-and on request the real-vs-generated AUC). The epoch kept by training is chosen on these numbers
-(`misgan.gan.metrics.Selector`).
+`EvalSet` fixes the rows, labels, text and noise once, so the metrics of successive evaluations are
+comparable; `evaluate` scores a generator on it (misgan.gan.metrics: MI bounds, consistency absolute and
+relative to the real rows', Fréchet distances, spread; with the training rows attached also the
+real-vs-generated AUC against the training rows, train-on-synthetic-test-on-real UAR and k-NN
+precision/recall). Training evaluates every `eval_every` epochs on a fixed subsample (`eval_rows`) and
+once at the end on every row; the kept epoch is chosen on these numbers (`misgan.gan.metrics.Selector`).
 """
 
 from __future__ import annotations
@@ -16,20 +18,29 @@ from misgan.gan import metrics as gm
 from misgan.gan.config import GanConfig
 from misgan.gan.models import Generator, generate
 
+KNN_ROWS = 1000  # k-NN precision/recall on at most this many rows per side (cdist is quadratic)
+
+
+def _subsample(n: int, limit: int | None, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, n, replace=False)[: n if limit is None else limit])
+
 
 class EvalSet:
-    """Fixed rows, labels, text and noise for the per-epoch evaluation, so curves are comparable."""
+    """Fixed rows, labels, text and noise for the evaluation, so curves are comparable. `limit` caps the
+    rows (None: all of them, the final evaluation)."""
 
-    def __init__(self, h, y, t, config: GanConfig, split: str) -> None:
-        rng = np.random.default_rng(config.seed + 1)
-        keep = np.sort(rng.choice(len(h), len(h), replace=False)[: config.eval_rows])
+    def __init__(self, h, y, t, config: GanConfig, split: str, limit: int | None = -1) -> None:
+        limit = config.eval_rows if limit == -1 else limit
+        keep = _subsample(len(h), limit, config.seed + 1)
         self.h, self.y = h[keep], y[keep]
         self.t = None if (t is None or not config.use_text) else t[keep]
-        self.split = split
+        self.split, self.limit = split, limit
         self.seed = config.seed + 1
         self.fd_ref = gm.FrechetReference.from_rows(self.h)  # the real side is fixed: prepare it once
         self.cfd_ref = gm.ClassFrechetReference(self.h, self.y)
         self.reference: dict[str, float] = {}  # the same metrics for real rows, to read the others against
+        self.train: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 
     def add_reference(self, heads: dict, h_train: np.ndarray | None) -> None:
         """Head consistency and MI bound of the real evaluation rows; on validation rows also the FD
@@ -40,9 +51,16 @@ class EvalSet:
         if h_train is not None and len(h_train) >= 2:
             self.reference["real_fd_train_vs_eval"] = self.fd_ref.distance(h_train)
 
+    def add_train(self, h: np.ndarray, y: np.ndarray, t: np.ndarray | None, use_text: bool) -> None:
+        """The fold's training rows (subsampled like the evaluation rows): generated rows with their labels
+        and text are compared with them (AUC, k-NN) and train the TSTR classifier."""
+        keep = _subsample(len(h), self.limit, self.seed + 1)
+        self.train = (h[keep], y[keep], None if (t is None or not use_text) else t[keep])
+
 
 def evaluate(generator: Generator, heads: dict, ev: EvalSet, config: GanConfig, auc: bool = False) -> dict:
-    """Quality metrics of `generator` on the evaluation rows (see misgan.gan.metrics)."""
+    """Quality metrics of `generator` on the evaluation rows (see misgan.gan.metrics). `auc`: also the
+    real-vs-generated AUC against the evaluation rows (the older, weaker figure; final evaluation only)."""
     fake = generate(generator, ev.y, ev.t, ev.seed)
     logits = fake @ np.asarray(heads["W_y"]).T + np.asarray(heads["b_y"])
     mi = gm.mi_class_bound(logits, ev.y)
@@ -57,9 +75,21 @@ def evaluate(generator: Generator, heads: dict, ev: EvalSet, config: GanConfig, 
         "fd": ev.fd_ref.distance(fake),
         "cfd": ev.cfd_ref.distance(fake, ev.y),
     }
+    if "real_consistency" in ev.reference:
+        out["relative_consistency"] = gm.relative_consistency(cons["accuracy"], ev.reference["real_consistency"])
     if ev.t is not None:
         t_hat = fake @ np.asarray(heads["W_t"]).T + np.asarray(heads["b_t"])
         out["infonce_bits"] = gm.infonce_bound(ev.t, t_hat, config.tau, config.batch_size)["infonce_bits"]
+    if ev.train is not None:
+        h_tr, y_tr, t_tr = ev.train
+        fake_tr = generate(generator, y_tr, t_tr, ev.seed + 1)
+        final = ev.limit is None
+        out["auc_train"] = gm.real_vs_fake_auc(
+            h_tr, fake_tr, folds=5 if final else 3, seed=config.seed, max_rows=2000 if final else 500
+        )
+        out["tstr_uar"] = gm.tstr_uar(fake_tr, y_tr, ev.h, ev.y)
+        knn = gm.knn_precision_recall(h_tr[:KNN_ROWS], fake_tr[:KNN_ROWS])
+        out["knn_precision"], out["knn_recall"] = knn["precision"], knn["recall"]
     if auc:
         out["auc_real_vs_fake"] = gm.real_vs_fake_auc(ev.h, fake, seed=config.seed)
     return out

@@ -41,6 +41,7 @@ def gan_losses(
     """Eq. 9-14 on one batch of real rows `h` and generated rows `fake` = G(z, c, t) (row i of each shares
     class c_i and text t_i).
 
+    D is called as D(x, c) (a plain D ignores c; a projection D scores x against class c; mixes share c).
     heads: `FrozenHeads` (class_logits = W_y·ĥ + b_y, text_projection = W_t·ĥ + b_t); t: raw text (B, Dt)
     or None without text; lam: the per-row mixup weights (B,) when `config.mixup`, else None.
     Returns for D: d_loss, d_real and d_fake (D's mean probability on real and generated rows, detached);
@@ -55,10 +56,10 @@ def gan_losses(
         # eq. 9, D's side: BCE(D(h), 1) + BCE(D(ĥ), 0), or with mixup BCE(D(λh + (1−λ)ĥ), λ); ĥ detached
         fixed = fake.detach()
         if config.mixup:
-            out["d_loss"] = F.binary_cross_entropy_with_logits(D(lam_col * h + (1 - lam_col) * fixed), lam)
-            real_logit, fake_logit = D(h).detach(), D(fixed).detach()  # monitoring only
+            out["d_loss"] = F.binary_cross_entropy_with_logits(D(lam_col * h + (1 - lam_col) * fixed, c), lam)
+            real_logit, fake_logit = D(h, c).detach(), D(fixed, c).detach()  # monitoring only
         else:
-            real_logit, fake_logit = D(h), D(fixed)
+            real_logit, fake_logit = D(h, c), D(fixed, c)
             out["d_loss"] = F.binary_cross_entropy_with_logits(
                 real_logit, torch.ones_like(real_logit)
             ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
@@ -66,7 +67,7 @@ def gan_losses(
         out["d_fake"] = torch.sigmoid(fake_logit.detach()).mean()
     if part in ("G", "both"):
         # eq. 14, G's side: the non-saturating adversarial term and the MI losses through the frozen heads
-        g_logit = D(lam_col * h + (1 - lam_col) * fake) if config.mixup else D(fake)
+        g_logit = D(lam_col * h + (1 - lam_col) * fake, c) if config.mixup else D(fake, c)
         g_adv = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
         g_loss, l_iy, l_it = g_adv, torch.zeros((), device=fake.device), torch.zeros((), device=fake.device)
         if config.use_mi:

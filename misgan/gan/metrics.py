@@ -16,7 +16,14 @@ reports alike.
 - `class_frechet_distance`: the class-frequency-weighted mean of per-class Fréchet distances (realism
   and conditioning at once; used by stage 2's default checkpoint selection).
 - `real_vs_fake_auc`: cross-validated ROC AUC of a logistic regression telling real rows from generated
-  ones; about 0.5 means indistinguishable to a linear probe, 1.0 trivially separable.
+  ones; about 0.5 means indistinguishable to a linear probe, 1.0 trivially separable. Stage 2 scores it
+  against the fold's *training* rows (`auc_train`): validation speakers differ from them anyway.
+- `relative_consistency`: generated consistency over the real rows' (1 = as class-consistent as real data;
+  above 1 = pushed past the class means, which the tstr selection rejects).
+- `tstr_uar`: train on synthetic, test on real: UAR on real rows of a class-balanced logistic regression
+  trained on generated rows only.
+- `knn_precision_recall`: Kynkäänniemi et al. 2019: precision = share of generated rows inside some real
+  row's k-NN ball (radius = distance to its k-th nearest real neighbour), recall = the converse.
 """
 
 from __future__ import annotations
@@ -193,6 +200,52 @@ def real_vs_fake_auc(
     return float(roc_auc_score(y, proba))
 
 
+def relative_consistency(consistency_value: float, real_consistency: float) -> float:
+    """Generated consistency over the real rows' (NaN when the real one is 0)."""
+    return float(consistency_value / real_consistency) if real_consistency > 0 else float("nan")
+
+
+def tstr_uar(
+    fake: np.ndarray, y_fake: np.ndarray, real: np.ndarray, y_real: np.ndarray, *, c: float = 1.0
+) -> float:
+    """Train on synthetic, test on real: balanced accuracy (UAR) on (real, y_real) of a standardised,
+    class-balanced logistic regression fitted to the generated rows only. NaN with fewer than 2 classes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y_fake = np.asarray(y_fake)
+    if len(np.unique(y_fake)) < 2 or len(real) == 0:
+        return float("nan")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=300))
+    clf.fit(np.asarray(fake, np.float64), y_fake)
+    return float(balanced_accuracy_score(np.asarray(y_real), clf.predict(np.asarray(real, np.float64))))
+
+
+def _kth_radius(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance of each row of x to its k-th nearest other row of x."""
+    from scipy.spatial.distance import cdist
+
+    d = cdist(x, x)
+    np.fill_diagonal(d, np.inf)
+    k = min(k, len(x) - 1)
+    return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+
+def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls, Euclidean distance."""
+    from scipy.spatial.distance import cdist
+
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if len(real) < 2 or len(fake) < 2:
+        return {"precision": float("nan"), "recall": float("nan")}
+    cross = cdist(fake, real)  # (n_fake, n_real)
+    precision = float((cross <= _kth_radius(real, k)[None, :]).any(axis=1).mean())
+    recall = float((cross <= _kth_radius(fake, k)[:, None]).any(axis=0).mean())
+    return {"precision": precision, "recall": recall}
+
+
 def std_ratio(real: np.ndarray, fake: np.ndarray) -> float:
     """Mean per-dimension std of generated rows over that of real rows (≈0 = collapsed generator)."""
     return float(np.asarray(fake).std(axis=0).mean() / max(np.asarray(real).std(axis=0).mean(), 1e-12))
@@ -207,17 +260,38 @@ class Selector:
     class-consistent as real data, and otherwise as realistic as possible. (The CE term keeps pushing
     ĥ past the real class means, so consistency and MI overshoot real data while FD grows; FD alone
     prefers an early, barely conditioned G.) When the target rises past the kept epoch's consistency,
-    the current epoch replaces it. cfd / fd: lowest; consistency / mi: highest."""
+    the current epoch replaces it. cfd / fd: lowest; consistency / mi: highest.
 
-    def __init__(self, how: str, tolerance: float, reference: float = 1.0) -> None:
-        self.how, self.tolerance, self.reference = how, tolerance, reference
+    tstr: the highest train-on-synthetic-test-on-real UAR among epochs whose real-vs-generated AUC
+    (training rows) is at most `auc_max` and whose relative consistency is at most 1 + `tolerance`; until
+    an epoch qualifies, the one closest to qualifying (least AUC excess + overshoot) is kept.
+    Records without metrics (epochs between evaluations) are never taken."""
+
+    def __init__(self, how: str, tolerance: float, reference: float = 1.0, auc_max: float = 1.0) -> None:
+        self.how, self.tolerance, self.reference, self.auc_max = how, tolerance, reference, auc_max
         self.best: dict[str, Any] | None = None
         self.top_consistency = -math.inf
 
+    def _tstr_score(self, rec: dict[str, Any]) -> tuple[int, float]:
+        auc = rec.get("auc_train", math.nan)
+        rel = rec.get("relative_consistency", math.nan)
+        excess = max(auc - self.auc_max, 0.0) + max(rel - 1.0 - self.tolerance, 0.0)
+        if not math.isfinite(excess):
+            return (0, -math.inf)
+        tstr = rec.get("tstr_uar", math.nan)
+        return (1, tstr if math.isfinite(tstr) else -math.inf) if excess == 0 else (0, -excess)
+
     def offer(self, rec: dict[str, Any]) -> bool:
         """True when `rec` (an epoch record) becomes the kept epoch."""
+        needs = {"cfd": "cfd", "fd": "fd", "mi": "mi_bits"}.get(self.how, "consistency")
+        if needs not in rec:  # an epoch between evaluations
+            return False
         best = self.best
-        if self.how == "consistent_cfd":
+        if self.how == "tstr":
+            score = self._tstr_score(rec)
+            take = score[1] > -math.inf and (best is None or score > best["_score"])
+            rec = {**rec, "_score": score}
+        elif self.how == "consistent_cfd":
             self.top_consistency = max(self.top_consistency, rec["consistency"])
             floor = min(self.top_consistency, self.reference) - self.tolerance
             dist = rec["cfd"] if math.isfinite(rec["cfd"]) else rec["fd"]

@@ -60,12 +60,20 @@ class Generator(nn.Module):
         use_text: bool = True,
         text_mean: np.ndarray | None = None,
         text_std: np.ndarray | None = None,
+        subspace_k: int = 0,
     ) -> None:
         super().__init__()
         self.noise_dim, self.n_classes, self.text_dim, self.out_dim = noise_dim, n_classes, text_dim, out_dim
-        self.arch, self.hidden, self.use_text = arch, hidden, use_text
+        self.arch, self.hidden, self.use_text, self.subspace_k = arch, hidden, use_text, subspace_k
         in_dim = noise_dim + n_classes + (text_dim if use_text else 0)
-        self.net = _net(in_dim, out_dim, arch, hidden)
+        width = subspace_k or out_dim  # on-manifold: the network emits k principal coefficients
+        self.net = _net(in_dim, width, arch, hidden)
+        if subspace_k:
+            # ĥ = coef · basis + center: the output never leaves the principal subspace of the training h.
+            # The mlp arch adds a linear skip path, so the conditioning set at init is in place from step 0.
+            self.register_buffer("basis", torch.zeros(subspace_k, out_dim))
+            self.register_buffer("center", torch.zeros(out_dim))
+            self.skip = nn.Linear(in_dim, width) if arch == "mlp" else None
         mean = np.zeros(text_dim, np.float32) if text_mean is None else np.asarray(text_mean, np.float32)
         std = np.ones(text_dim, np.float32) if text_std is None else np.asarray(text_std, np.float32)
         self.register_buffer("text_mean", torch.from_numpy(mean.copy()))
@@ -81,6 +89,7 @@ class Generator(nn.Module):
             "arch": self.arch,
             "hidden": self.hidden,
             "use_text": self.use_text,
+            "subspace_k": self.subspace_k,
         }
 
     def standardise(self, t_raw: torch.Tensor) -> torch.Tensor:
@@ -98,18 +107,47 @@ class Generator(nn.Module):
             if t_std is None:
                 raise ValueError("this generator was trained with text conditioning: pass t")
             parts.append(t_std)
-        return self.net(torch.cat(parts, dim=1))
+        x = torch.cat(parts, dim=1)
+        if not self.subspace_k:
+            return self.net(x)
+        coef = self.net(x) if self.skip is None else self.net(x) + self.skip(x)
+        return torch.addmm(self.center, coef, self.basis)
+
+    def linear_map(self) -> nn.Linear:
+        """The linear layer that carries the conditioning at init: the whole net (linear), the skip path
+        (on-manifold mlp), else the last layer."""
+        if isinstance(self.net, nn.Linear):
+            return self.net
+        return self.skip if self.subspace_k and self.skip is not None else self.net[-1]
 
 
 class Discriminator(nn.Module):
-    """D(h) -> one logit per row (real = 1)."""
+    """D(h) -> one logit per row (real = 1). With `n_classes` (projection, Miyato & Koyama 2018):
+    D(h, c) = ψ(φ(h)) + embed(c)·φ(h), φ the identity (linear) or the hidden layer (mlp), so D judges a row
+    against the class it claims; the embedding starts at zero (D starts as the plain one)."""
 
-    def __init__(self, in_dim: int, arch: str = "linear", hidden: int = 512) -> None:
+    def __init__(self, in_dim: int, arch: str = "linear", hidden: int = 512, n_classes: int = 0) -> None:
         super().__init__()
-        self.net = _net(in_dim, 1, arch, hidden)
+        self.projection = n_classes > 0
+        if not self.projection:
+            self.net = _net(in_dim, 1, arch, hidden)
+            return
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)} (got {arch!r})")
+        feat = in_dim if arch == "linear" else hidden
+        hidden_layer = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2))
+        self.phi = nn.Identity() if arch == "linear" else hidden_layer
+        self.psi = nn.Linear(feat, 1)
+        self.embed = nn.Embedding(n_classes, feat)
+        nn.init.zeros_(self.embed.weight)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(h).squeeze(1)
+    def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.projection:
+            return self.net(h).squeeze(1)
+        if c is None:
+            raise ValueError("a projection discriminator needs the class of every row")
+        f = self.phi(h)
+        return self.psi(f).squeeze(1) + (self.embed(c) * f).sum(1)
 
 
 class FrozenHeads(nn.Module):
@@ -180,6 +218,71 @@ def init_output_from_data(
             last = G.net[-1]
             last.weight.mul_(resid.std(0).mean() / G(z, onehot, t_std).std(0).mean().clamp_min(1e-8))
         last.bias.add_(h.mean(0) - G(z, onehot, t_std).mean(0))
+
+
+def principal_basis(h: torch.Tensor, variance: float, rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(center (D,), basis (k, D)) of the training rows: their mean and top-k principal directions, k the
+    fewest covering `variance` of the total (or `rank` when > 0), capped at the data's numerical rank."""
+    center = h.double().mean(0)
+    _, s, vh = torch.linalg.svd(h.double() - center, full_matrices=False)
+    var = s**2
+    keep = int((var > var[0] * 1e-10).sum()) if len(var) and var[0] > 0 else 1
+    if rank:
+        k = min(rank, keep)
+    else:
+        share = torch.cumsum(var, 0) / var.sum().clamp_min(1e-300)
+        k = min(int((share < variance - 1e-12).sum()) + 1, keep)
+    return center.float(), vh[: max(k, 1)].float()
+
+
+def init_on_manifold(
+    G: Generator,
+    h: torch.Tensor,
+    onehot: torch.Tensor,
+    t_std: torch.Tensor | None,
+    basis: tuple[torch.Tensor, torch.Tensor],
+    ridge: float,
+) -> None:
+    """On-manifold init (issue 11): G emits coefficients a in the principal basis of the training h, and
+    its linear map starts with the conditioning in place. In coefficient space a = (h − mean)·basisᵀ:
+    class columns = the class means of a (the class-mean offsets), text columns = ridge regression of the
+    within-class residual on the standardised text, noise columns = the top principal directions of what
+    is left, scaled by their std (so z ~ N(0, I) reproduces that covariance), bias = what centres it.
+    An mlp G's nonlinear part starts near zero (its last layer scaled by 1e-2) on top of the linear skip."""
+    center, basis = basis
+    if basis.shape[0] != G.subspace_k:
+        raise ValueError(f"generator has {G.subspace_k} coefficients but the basis has {basis.shape[0]}")
+    with torch.no_grad():
+        G.center.copy_(center)
+        G.basis.copy_(basis)
+        a = ((h - center) @ basis.T).double()
+        x1 = onehot.double()
+        means = (x1.T @ a) / x1.sum(0).clamp_min(1).unsqueeze(1)  # (C, k)
+        resid = a - x1 @ means
+        w_t = None
+        if t_std is not None and G.use_text:
+            t = t_std.double() - t_std.double().mean(0)
+            gram = t.T @ t
+            alpha = ridge * float(torch.trace(gram)) / max(gram.shape[0], 1) + 1e-12
+            w_t = torch.linalg.solve(gram + alpha * torch.eye(len(gram), dtype=gram.dtype), t.T @ resid)
+            resid = resid - t @ w_t
+        n = max(len(h) - 1, 1)
+        _, s, vh = torch.linalg.svd(resid / n**0.5, full_matrices=False)
+        k = min(G.noise_dim, len(s))
+        w_z = torch.zeros(G.subspace_k, G.noise_dim, dtype=torch.float64)
+        w_z[:, :k] = vh[:k].T * s[:k]
+        lin = G.linear_map()
+        lin.weight.zero_()
+        lin.weight[:, : G.noise_dim] = w_z.float()
+        lin.weight[:, G.noise_dim : G.noise_dim + G.n_classes] = means.T.float()
+        bias = torch.zeros(G.subspace_k, dtype=torch.float64)
+        if w_t is not None:
+            lin.weight[:, G.noise_dim + G.n_classes :] = w_t.T.float()
+            bias -= t_std.double().mean(0) @ w_t  # the ridge fit was on centred text
+        lin.bias.copy_(bias.float())
+        if lin is not G.net and isinstance(G.net, nn.Sequential):
+            G.net[-1].weight.mul_(1e-2)
+            G.net[-1].bias.zero_()
 
 
 # ---------------------------------------------------------------- conditioning text, sampling, checkpoints
@@ -287,8 +390,18 @@ def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise GanError(f"{path}: not a misgan generator checkpoint (format {CHECKPOINT_FORMAT} expected)")
     d = ckpt["dims"]
-    g = Generator(
-        d["noise_dim"], d["n_classes"], d["text_dim"], d["out_dim"], d["arch"], d["hidden"], d["use_text"]
-    )
-    g.load_state_dict(ckpt["state_dict"])
+    try:
+        g = Generator(
+            d["noise_dim"],
+            d["n_classes"],
+            d["text_dim"],
+            d["out_dim"],
+            d["arch"],
+            d["hidden"],
+            d["use_text"],
+            subspace_k=int(d.get("subspace_k", 0)),  # checkpoints before the on-manifold G have none
+        )
+        g.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise GanError(f"{path}: generator checkpoint does not match this misgan version ({exc})") from exc
     return g.eval(), ckpt

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 
+_LOG = logging.getLogger("misgan.gan")
+
 # what the step function sums per epoch (means in the record), from gan_losses
 LOSS_KEYS = ("d_loss", "g_adv", "l_iy", "l_it", "d_real", "d_fake")
 
@@ -60,6 +63,7 @@ class GanResult:
     best_epoch: int = 0
     stopped: str = ""  # why training ended before config.epochs ("" when it ran them all)
     config: GanConfig = field(default_factory=GanConfig)
+    warnings: list[str] = field(default_factory=list)  # e.g. the kept generator is at chance (issue 12)
 
 
 # ---------------------------------------------------------------- training
@@ -141,7 +145,13 @@ def fit_gan(
     import torch
     import torch.nn.functional as F
 
-    from misgan.gan.models import Discriminator, FrozenHeads, init_output_from_data
+    from misgan.gan.models import (
+        Discriminator,
+        FrozenHeads,
+        init_on_manifold,
+        init_output_from_data,
+        principal_basis,
+    )
     from misgan.runtime import seed_everything
 
     h_train = np.asarray(h_train, np.float32)
@@ -154,14 +164,17 @@ def fit_gan(
     n, dh = h_train.shape
     c, dt = frozen.n_classes, frozen.text_dim
     t_mean, t_std = _text_stats(heads, t_train if config.use_text else None, dt)
-    G = Generator(config.noise_dim, c, dt, dh, config.arch, config.hidden, config.use_text, t_mean, t_std).to(dev)
-    D = Discriminator(dh, config.arch, config.hidden).to(dev)
+    h_all = torch.from_numpy(h_train).to(dev)
+    basis = principal_basis(h_all, config.manifold_variance, config.manifold_rank) if config.manifold else None
+    k = 0 if basis is None else basis[1].shape[0]
+    G = Generator(config.noise_dim, c, dt, dh, config.arch, config.hidden, config.use_text, t_mean, t_std, k)
+    G = G.to(dev)
+    D = Discriminator(dh, config.arch, config.hidden, c if config.disc == "projection" else 0).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=config.betas)
     gen = torch.Generator(device=dev).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
-    h_all = torch.from_numpy(h_train).to(dev)
     y_all = torch.from_numpy(y_train).to(dev)
     onehot_all = F.one_hot(y_all, c).float()
     if config.use_text:
@@ -171,33 +184,46 @@ def fit_gan(
         order = torch.argsort(y_all, stable=True)
         count = torch.bincount(y_all, minlength=c)
         start = torch.cumsum(count, 0) - count
-    if config.init_from_data:
-        init_output_from_data(G, h_all, onehot_all, t_std_all if config.use_text else None, gen)
+    t_init = t_std_all if config.use_text else None
+    if basis is not None:
+        init_on_manifold(G, h_all, onehot_all, t_init, basis, config.text_ridge)
+    elif config.init_from_data:
+        init_output_from_data(G, h_all, onehot_all, t_init, gen)
     b = min(config.batch_size, n)
     steps = max(n // b, config.min_steps)  # full batches only: InfoNCE and the step cost stay fixed
     passes = math.ceil(steps * b / n)
     if valid is not None and len(valid[0]) >= 2:
-        ev = EvalSet(np.asarray(valid[0], np.float32), np.asarray(valid[1], np.int64), valid[2], config, "valid")
+        eval_rows = (np.asarray(valid[0], np.float32), np.asarray(valid[1], np.int64), valid[2], config, "valid")
     else:
-        ev = EvalSet(h_train, y_train, t_train, config, "train")
-    ev.add_reference(heads, h_train if ev.split == "valid" else None)
+        eval_rows = (h_train, y_train, t_train, config, "train")
+    # periodic evaluation on a fixed subsample; the final one on every row
+    ev, ev_full = EvalSet(*eval_rows), EvalSet(*eval_rows, limit=None)
+    for e in (ev, ev_full):
+        e.add_reference(heads, h_train if e.split == "valid" else None)
+        e.add_train(h_train, y_train, t_train, config.use_text)
+    # preallocated per-step buffers: noise and the mixup weights of one epoch
+    z_buf = torch.empty(steps, b, config.noise_dim, device=dev)
+    u_buf = torch.empty(steps, b, device=dev)
 
     def step(epoch: int) -> dict[str, Any]:
         G.train()
         D.train()
         t0 = time.perf_counter()
         perm = torch.cat([torch.randperm(n, generator=gen, device=dev) for _ in range(passes)])
+        z_buf.normal_(generator=gen)
+        if config.use_text and config.text_mode == "class":
+            u_buf.uniform_(generator=gen)
         lam_all = torch.from_numpy(rng.beta(config.mixup_alpha, config.mixup_alpha, (steps, b)).astype(np.float32))
         lam_all = lam_all.to(dev)
         sums = torch.zeros(len(LOSS_KEYS), device=dev)  # summed on the device: one sync per epoch
         for s in range(steps):
             rows = perm[s * b : (s + 1) * b]
             h, yb = h_all[rows], y_all[rows]
-            z = torch.randn(b, config.noise_dim, generator=gen, device=dev)
+            z = z_buf[s]
             t_raw = t_in = None
             if config.use_text:
                 if config.text_mode == "class":
-                    u = torch.rand(b, generator=gen, device=dev)
+                    u = u_buf[s]
                     rows_t = order[start[yb] + (u * count[yb]).long().clamp_max(count[yb] - 1)]
                 else:
                     rows_t = rows
@@ -219,14 +245,18 @@ def fit_gan(
         record: dict[str, Any] = {"epoch": epoch, "steps": steps, "batch": b, "train_s": time.perf_counter() - t0}
         means = (sums / steps).tolist()
         record.update(zip(LOSS_KEYS, means, strict=True))
-        if all(math.isfinite(v) for v in means) and all(bool(torch.isfinite(p).all()) for p in G.parameters()):
+        due = epoch % config.eval_every == 0 or epoch == config.epochs
+        finite = all(math.isfinite(v) for v in means)
+        if due and finite and all(bool(torch.isfinite(p).all()) for p in G.parameters()):
             t1 = time.perf_counter()
             G.eval()
             record.update(evaluate(G, heads, ev, config))
             record["eval_s"] = time.perf_counter() - t1
         return record
 
-    selector = Selector(config.select_by, config.select_tolerance, ev.reference["real_consistency"])
+    selector = Selector(
+        config.select_by, config.select_tolerance, ev.reference["real_consistency"], config.select_auc_max
+    )
     best = BestState(G, selector)
     callbacks = [
         JsonlLogger(log),
@@ -240,26 +270,40 @@ def fit_gan(
     if best.state is None:
         raise GanError(f"gan: {run.stopped or 'training failed'}; no epoch produced a usable generator")
     G = G.cpu().eval()
-    final = evaluate(G, heads, ev, config, auc=True)
+    final = evaluate(G, heads, ev_full, config, auc=True)
     best_metrics = {k: v for k, v in (best.best_record or {}).items() if k not in ("epoch", "train_s", "eval_s")}
     metrics = {
         **best_metrics,
         **final,
-        **ev.reference,
+        **ev_full.reference,
         "best_epoch": best.best_epoch,
         "eval_split": ev.split,
         "stopped": run.stopped,
     }
-    return GanResult(G, run.history, metrics, best.best_epoch, run.stopped, config)
+    warnings = weak_generator_warnings(metrics, c, config.warn_margin)
+    metrics["warnings"] = warnings
+    for w in warnings:
+        _LOG.warning("%s: %s", desc, w)  # the run folder's summary records metrics["warnings"]
+    return GanResult(G, run.history, metrics, best.best_epoch, run.stopped, config, warnings)
+
+
+def weak_generator_warnings(metrics: dict[str, Any], n_classes: int, margin: float) -> list[str]:
+    """Issue 12: a kept generator at chance consistency (within `margin` of 1/C) or with a non-positive
+    class-MI bound carries no class information; augmenting with it only adds noise."""
+    out = []
+    cons, mi = metrics.get("consistency", math.nan), metrics.get("mi_bits", math.nan)
+    if math.isfinite(cons) and cons <= 1.0 / n_classes + margin:
+        out.append(f"kept generator is at chance: consistency {cons:.3f} vs chance {1.0 / n_classes:.3f}")
+    if math.isfinite(mi) and mi <= 0:
+        out.append(f"kept generator has a non-positive class-MI bound ({mi:.3f} bits)")
+    return out
 
 
 def _postfix(record: dict[str, Any]) -> dict[str, str]:
-    return {
-        "D": f"{record['d_loss']:.3f}",
-        "G": f"{record['g_adv']:.3f}",
-        "MI": f"{record['mi_bits']:.2f}b",
-        "acc": f"{record['consistency']:.2f}",
-    }
+    out = {"D": f"{record['d_loss']:.3f}", "G": f"{record['g_adv']:.3f}"}
+    if "consistency" in record:  # an evaluated epoch
+        out.update(MI=f"{record['mi_bits']:.2f}b", acc=f"{record['consistency']:.2f}")
+    return out
 
 
 class Collapse(Callback):
@@ -268,9 +312,12 @@ class Collapse(Callback):
 
     def __init__(self, config: GanConfig) -> None:
         self.min_std, self.epochs, self.bad = config.collapse_std, config.collapse_epochs, 0
+        self.collapsed = False  # the spread is measured only on evaluated epochs: carry it in between
 
     def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> str | None:
-        collapsed = record["std_ratio"] < self.min_std
+        if "std_ratio" in record:
+            self.collapsed = record["std_ratio"] < self.min_std
+        collapsed = self.collapsed
         saturated = record["d_real"] > 0.99 and record["d_fake"] < 0.01
         self.bad = self.bad + 1 if (collapsed or saturated) else 0
         if self.bad < self.epochs:
