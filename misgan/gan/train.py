@@ -167,7 +167,9 @@ def fit_gan(
     h_all = torch.from_numpy(h_train).to(dev)
     basis = principal_basis(h_all, config.manifold_variance, config.manifold_rank) if config.manifold else None
     k = 0 if basis is None else basis[1].shape[0]
-    G = Generator(config.noise_dim, c, dt, dh, config.arch, config.hidden, config.use_text, t_mean, t_std, k)
+    # on-manifold: at least one noise input per principal direction, so z can span the whole subspace
+    noise_dim = max(config.noise_dim, k)
+    G = Generator(noise_dim, c, dt, dh, config.arch, config.hidden, config.use_text, t_mean, t_std, k)
     G = G.to(dev)
     D = Discriminator(dh, config.arch, config.hidden, c if config.disc == "projection" else 0).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=config.betas)
@@ -202,7 +204,7 @@ def fit_gan(
         e.add_reference(heads, h_train if e.split == "valid" else None)
         e.add_train(h_train, y_train, t_train, config.use_text)
     # preallocated per-step buffers: noise and the mixup weights of one epoch
-    z_buf = torch.empty(steps, b, config.noise_dim, device=dev)
+    z_buf = torch.empty(steps, b, noise_dim, device=dev)
     u_buf = torch.empty(steps, b, device=dev)
 
     def step(epoch: int) -> dict[str, Any]:
