@@ -6,7 +6,8 @@
 The lock is `TARGET.lock` (a cache) or `FOLDER/writer.lock` (a run folder), taken without waiting: a
 second writer fails at once with a one-line LockError naming the holder's pid, host and start time
 (read from the holder record `LOCK.json` beside it). The OS drops the lock when its process dies, even
-by SIGKILL; a holder record left behind by such a process is reported once as a warning and replaced.
+by SIGKILL; a holder record left behind by such a process is reported (one `warning:` line on stderr)
+and replaced.
 Within one process the lock is re-entrant (a stage function resuming its own run folder).
 """
 
@@ -16,7 +17,7 @@ import contextlib
 import datetime as _dt
 import os
 import socket
-import warnings
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,6 @@ from misgan.errors import MisganError
 
 class LockError(MisganError):
     """Another process is writing the same cache or run folder."""
-
-
-class StaleLockWarning(UserWarning):
-    """A lock left by a process that is gone was taken over."""
 
 
 _HELD: dict[str, list[Any]] = {}  # lock path -> [FileLock, depth]
@@ -72,11 +69,9 @@ def acquire(lock_path: Path, what: str) -> None:
         ) from None
     old = _holder(record)
     if old and old.get("pid") != os.getpid():
-        warnings.warn(
-            f"{lock_path}: took over the lock of a {what} writer that is gone ({_describe(old)})",
-            StaleLockWarning,
-            stacklevel=3,
-        )
+        # one plain line on stderr (a Python warning would print its source line too)
+        print(f"warning: {lock_path}: took over the lock of a {what} writer that is gone ({_describe(old)})",
+              file=sys.stderr)  # fmt: skip
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     write_json(record, {"pid": os.getpid(), "host": socket.gethostname(), "started": now})
     _HELD[key] = [lock, 1]
