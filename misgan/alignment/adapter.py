@@ -42,6 +42,8 @@ class AlignResult:
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # standardisation + adapter weights
     retrieval: dict[str, float] = field(default_factory=dict)  # text -> audio on the test rows
     best_epoch: int = 0
+    selection: dict[str, Any] = field(default_factory=dict)  # full batch: chosen C and inner-CV UAR per C
+    reference: dict[str, Any] = field(default_factory=dict)  # logistic-regression reference on the same fold
 
 
 def standardiser(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,12 +77,16 @@ def recompute_h(arrays: dict[str, np.ndarray], audio: np.ndarray, config: AlignC
 
     if isinstance(config, dict):
         config = from_dict(AlignConfig, config, "fold config")
+    x = (audio - arrays["audio_mean"]) / arrays["audio_std"]
+    if config.adapter == "identity":
+        return x.astype(np.float32)
+    if config.adapter == "pca":
+        return (x.astype(np.float64) @ np.asarray(arrays["adapter.basis"], np.float64)).astype(np.float32)
     adapter = build_adapter(audio.shape[1], config)
     prefix = "adapter."
     adapter.load_state_dict(
         {k[len(prefix) :]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
     )
-    x = (audio - arrays["audio_mean"]) / arrays["audio_std"]
     adapter.eval()
     with torch.no_grad():
         return adapter(torch.from_numpy(x.astype(np.float32))).numpy()
@@ -88,37 +94,72 @@ def recompute_h(arrays: dict[str, np.ndarray], audio: np.ndarray, config: AlignC
 
 def train_fold(
     audio: np.ndarray,
-    text: np.ndarray,
+    text: np.ndarray | None,
     y: np.ndarray,
     fold: Fold,
     config: AlignConfig,
     n_classes: int | None = None,
     log: Any = None,
     progress: bool | None = None,
+    *,
+    groups: np.ndarray | None = None,
 ) -> AlignResult:
-    """Train adapter + heads on `fold.train`, stop early on `fold.valid`, score W_y on `fold.test`.
+    """Stage 1 on one fold; W_y scored on `fold.test`. `optimizer="lbfgs"`: full batch on `fold.train_all`, C by
+    inner grouped CV over `groups` (speaker per row; without them the fold's train/valid split), see fullfold.py.
+    `optimizer="adam"`: train on `fold.train`, stop early on `fold.valid`. `text=None` (audio-only cache): no
+    alignment terms (α = β = 0), no W_t. `log` gets one dict per epoch / selection step via `.write`;
+    `progress` None shows a bar only on a TTY. With `config.reference` the fold's logistic-regression
+    reference (misgan.reference) is scored too (`AlignResult.reference`)."""
+    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    _check_inputs(audio, text, y, fold)
+    if config.optimizer == "lbfgs":
+        from misgan.alignment.fullfold import train_fold_fullbatch
 
-    `log` (optional) gets one dict per epoch via `.write`; `progress` None shows a bar only on a TTY."""
+        result = train_fold_fullbatch(audio, text, y, fold, config, n_classes, groups, log)
+    else:
+        result = _train_minibatch(audio, text, y, fold, config, n_classes, log, progress)
+    if config.reference:
+        from misgan.reference import lr_reference
+
+        ref = lr_reference(audio, y, fold, groups=groups, grid=config.c_grid)
+        result.reference = {k: ref[k] for k in ("uar", "wa", "macro_f1", "c")}
+    return result
+
+
+def _train_minibatch(
+    audio: np.ndarray,
+    text: np.ndarray | None,
+    y: np.ndarray,
+    fold: Fold,
+    config: AlignConfig,
+    n_classes: int,
+    log: Any,
+    progress: bool | None,
+) -> AlignResult:
+    """The paper's loop: adapter + heads on `fold.train`, mini-batch AdamW, early stopping on `fold.valid`."""
+    import dataclasses
+
     import torch
     from torch import nn
 
     from misgan.alignment.losses import class_weights_from_labels, cross_entropy
     from misgan.training import BestState, JsonlLogger, Progress, fit
 
-    _check_inputs(audio, text, y, fold)
-    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    if text is None:  # audio only: eq. 7 is L_SER alone; a one-column dummy keeps the batch code uniform
+        config = dataclasses.replace(config, alpha=0.0, beta=0.0)
+    tx = np.zeros((len(y), 1), np.float32) if text is None else text
 
     a_mu, a_sd = standardiser(audio, fold.train)
-    t_mu, t_sd = standardiser(text, fold.train)
+    t_mu, t_sd = standardiser(tx, fold.train)
     x = torch.from_numpy((audio - a_mu) / a_sd).float()
-    t_raw = torch.from_numpy(text).float()
-    t_std = torch.from_numpy((text - t_mu) / t_sd).float()
+    t_raw = torch.from_numpy(tx).float()
+    t_std = torch.from_numpy((tx - t_mu) / t_sd).float()
     yt = torch.from_numpy(y).long()
 
     adapter = build_adapter(x.shape[1], config)
-    heads = make_heads(config.h_dim, n_classes, text.shape[1], config.shared_dim)
+    heads = make_heads(config.h_dim, n_classes, tx.shape[1], config.shared_dim)
     modules = nn.ModuleDict({"adapter": adapter, **heads})
     opt = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = None
@@ -228,23 +269,25 @@ def finish_fold(
     extras: dict[str, np.ndarray],
     history: list[dict[str, float]],
     best_epoch: int,
+    rows: np.ndarray | None = None,
+    text_head_done: bool = False,
 ) -> AlignResult:
-    """After training: fit W_t on frozen h when β = 0, score W_y on the test rows, collect arrays."""
+    """After training: fit W_t on frozen h when β = 0, score W_y on the test rows, collect arrays. `rows`: the
+    rows the heads were trained on (default `fold.train`). `text=None`: no W_t, projections or retrieval."""
     import torch
 
-    t_raw = torch.from_numpy(text).float()
-    if config.beta == 0:
-        _fit_text_head(heads["head_t"], h[fold.train], t_raw[fold.train], config)
+    rows = fold.train if rows is None else rows
     with torch.no_grad():
         pred = heads["head_y"](h).argmax(1).numpy()
     baseline = metrics.classification_metrics(y[fold.test], pred[fold.test], n_classes)
-    head_arrays = {
-        "W_y": _np(heads["head_y"].weight),
-        "b_y": _np(heads["head_y"].bias),
-        "W_t": _np(heads["head_t"].weight),
-        "b_t": _np(heads["head_t"].bias),
-    }
-    t_mu, t_sd = standardiser(text, fold.train)
+    head_arrays = {"W_y": _np(heads["head_y"].weight), "b_y": _np(heads["head_y"].bias)}
+    if text is None:
+        return AlignResult(_np(h), head_arrays, history, baseline, dict(extras), best_epoch=best_epoch)
+    t_raw = torch.from_numpy(text).float()
+    if config.beta == 0 and not text_head_done:
+        _fit_text_head(heads["head_t"], h[rows], t_raw[rows], config)
+    head_arrays.update(W_t=_np(heads["head_t"].weight), b_t=_np(heads["head_t"].bias))
+    t_mu, t_sd = standardiser(text, rows)
     extras = {**extras, "text_mean": t_mu, "text_std": t_sd}
     for prefix in ("proj_t", "proj_h"):
         extras.update({f"{prefix}.{k}": _np(v) for k, v in heads[prefix].state_dict().items()})
@@ -253,12 +296,13 @@ def finish_fold(
     return result
 
 
-def _check_inputs(audio: np.ndarray, text: np.ndarray, y: np.ndarray, fold: Fold) -> None:
-    if not (len(audio) == len(text) == len(y)):
-        raise MisganError(f"align: audio ({len(audio)}), text ({len(text)}) and labels ({len(y)}) differ in rows")
+def _check_inputs(audio: np.ndarray, text: np.ndarray | None, y: np.ndarray, fold: Fold) -> None:
+    n_text = len(audio) if text is None else len(text)
+    if not (len(audio) == n_text == len(y)):
+        raise MisganError(f"align: audio ({len(audio)}), text ({n_text}) and labels ({len(y)}) differ in rows")
     if len(fold.train) < 2:
         raise MisganError(f"align: fold {fold.name} has fewer than 2 training rows")
-    for name, arr in (("audio", audio), ("text", text)):
+    for name, arr in (("audio", audio), ("text", audio if text is None else text)):
         if not np.isfinite(arr[fold.train_all]).all():
             raise MisganError(f"align: fold {fold.name}: {name} features contain NaN or inf")
 

@@ -9,6 +9,8 @@ from misgan.alignment.losses import DEFAULT_TAU
 from misgan.errors import ConfigError
 
 TEXT_HEADS = ("infonce", "lstsq")
+ADAPTERS = ("pca", "identity", "learned")
+OPTIMIZERS = ("lbfgs", "adam")
 
 MONITORS = ("uar", "loss")
 
@@ -21,8 +23,18 @@ class AlignConfig:
     protocol: str = "loso-speaker"  # folds: loso-speaker | loso-session | split | kfold | file (misgan.data.folds)
     k: int = 5  # number of folds of protocol kfold
     fold_file: str | None = None  # fold assignment for protocol file (CSV/TSV utt_id,fold, JSON lines, EmoBox)
-    h_dim: int = 256  # width of h (the GAN's feature space)
-    hidden: int = 0  # 0: h = linear projection of the features; > 0: MLP with this hidden width
+    # h = standardised features ("identity"), their top-h_dim principal components ("pca"), or a trained
+    # linear/MLP map ("learned", shaped by eq. 5-7); identity and pca are frozen: alpha/beta do not change h
+    adapter: str = "pca"
+    # "lbfgs": full batch on all training speakers, C by inner grouped CV (fullbatch.py); "adam": the paper's
+    # mini-batch loop with dropout, AdamW and early stopping on the validation speakers (learned adapter only)
+    optimizer: str = "lbfgs"
+    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)  # lbfgs: inverse L2 strength, as sklearn's C
+    inner_folds: int = 4  # lbfgs: GroupKFold splits over the training speakers that choose C
+    lbfgs_iter: int = 500  # lbfgs: iteration cap per fit
+    reference: bool = True  # also score the logistic-regression reference per fold (misgan.reference)
+    h_dim: int = 256  # width of h (the GAN's feature space); pca: at most the training rows' rank
+    hidden: int = 0  # learned adapter: 0 = linear projection of the features; > 0: MLP with this hidden width
     dropout: float = 0.5  # dropout on the standardised input (and the hidden layer)
     alpha: float = 1.0  # weight of L_CL (eq. 5)
     beta: float = 1.0  # weight of L_MI (eq. 6)
@@ -35,7 +47,7 @@ class AlignConfig:
     weight_decay: float = 1e-2  # AdamW decoupled weight decay: features are wide, folds are small
     patience: int = 30  # epochs without a better validation score before stopping
     monitor: str = "loss"  # early stopping on the validation speakers' CE "loss" or "uar" (ties: lower loss)
-    class_weights: bool = False  # inverse-frequency class weights in L_SER (§4.2.3)
+    class_weights: bool = True  # inverse-frequency class weights in L_SER (§4.2.3; the reference's "balanced")
     seed: int = 0  # folds (kfold), initialisation and batches
     threads: int = 0  # torch/BLAS threads (0: the thread policy, misgan.runtime.resolve_threads)
     jobs: int = 1  # folds trained in parallel processes (misgan.parallel.map_folds); 1 = serial
@@ -43,6 +55,13 @@ class AlignConfig:
     text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
     text_head_epochs: int = 100
     ridge: float = 1e-2  # L2 of the least-squares text head
+
+    @classmethod
+    def paper(cls, **overrides: object) -> AlignConfig:
+        """The paper-faithful stage 1 (§3.1, §4.2.3): learned linear adapter to h_dim 256, α = β = 1, mini-batch
+        (64) Adam 1e-4 with dropout 0.5 and weight decay, early stopping on the validation speakers, no class
+        weights. Also configs/paper.yaml."""
+        return cls(**{"adapter": "learned", "optimizer": "adam", "class_weights": False, **overrides})
 
     def __post_init__(self) -> None:
         from misgan.data.folds import PROTOCOLS
@@ -55,6 +74,15 @@ class AlignConfig:
             raise ConfigError(f"align: need k >= 2 and threads >= 0 (got k {self.k}, threads {self.threads})")
         if self.text_head not in TEXT_HEADS:
             raise ConfigError(f"align: text_head must be one of {', '.join(TEXT_HEADS)} (got {self.text_head!r})")
+        if self.adapter not in ADAPTERS or self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"align: adapter must be one of {', '.join(ADAPTERS)}, optimizer one of {', '.join(OPTIMIZERS)} "
+                f"(got {self.adapter!r}, {self.optimizer!r})"
+            )
+        if self.optimizer == "adam" and self.adapter != "learned":
+            raise ConfigError("align: optimizer 'adam' trains the learned adapter only (set adapter: learned)")
+        if not self.c_grid or min(self.c_grid) <= 0 or self.inner_folds < 2 or self.lbfgs_iter < 1:
+            raise ConfigError("align: need a non-empty c_grid of values > 0, inner_folds >= 2 and lbfgs_iter >= 1")
         if self.monitor not in MONITORS:
             raise ConfigError(f"align: monitor must be one of {', '.join(MONITORS)} (got {self.monitor!r})")
         for name in ("h_dim", "shared_dim", "epochs", "batch_size"):

@@ -1,9 +1,12 @@
 """Stage 3: train classifiers on real ∪ synthetic features and score them on the test speakers.
 
-Only the classification layers are trained here (paper §3.3): a linear head initialised from the
-stage-1 `W_y, b_y` for unimodal SER, or a small MLP on concat(audio, text) for multimodal SER.
-Training is full-batch Adam with early stopping on the fold's validation speakers, so a fold takes
-well under a second on CPU.
+Only the classification layers are trained here (paper §3.3). The linear head (unimodal SER, `hidden=()`) is
+fitted full batch by default (`optimizer="lbfgs"`, augmentation/fullhead.py): the L2-penalised class-balanced
+softmax regression of misgan.alignment.fullbatch, its C given by the caller (stage 1's inner-CV choice for the
+fold), or chosen by inner grouped CV over `groups`, or on the validation rows. `evaluate_unimodal` fits it on
+every row of the training speakers (train + valid) plus the synthetic rows, so stage-3 "none" solves the
+stage-1 head's own problem and reaches the logistic-regression reference. `optimizer="adam"` (and every MLP)
+keeps the mini-batch Adam loop with early stopping on the validation rows, fine-tuned from the stage-1 W_y.
 
 Fold hygiene (misgan.augmentation.fold_data): `FoldData.train_view()` hands out copies of the training rows
 only; augmenters and the GAN receive nothing else, and test rows are read once, after training.
@@ -45,6 +48,7 @@ class TrainedClassifier:
     scale: np.ndarray | None
     best_epoch: int
     epochs: int
+    c: float | None = None  # full batch: the inverse L2 strength used
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -84,11 +88,17 @@ def train_classifier(
     init: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
     sample_weight: np.ndarray | None = None,
+    c: float | None = None,
+    groups: np.ndarray | None = None,
 ) -> TrainedClassifier:
-    """Fit a linear head / MLP with Adam; keep the weights of the best validation loss.
+    """Fit the head on (x, y); the `valid` rows are never trained on.
 
-    `init` = (W (C, D), b (C,)) starts a linear head from given weights (the stage-1 head).
-    Without validation rows, training runs for `max_epochs`.
+    Linear head with `optimizer="lbfgs"` (default): full batch at inverse L2 strength `c`; with `c=None`, C is
+    chosen from `config.c_grid` by inner grouped CV over `groups` (speaker per row of x; "" = always on the
+    training side, e.g. generated rows), else on the `valid` rows, else `config.c_default`. Otherwise (Adam,
+    MLPs): keep the weights of the best validation loss, or train `max_epochs` without validation rows.
+    `init` = (W (C, D), b (C,)) starts a linear head from given weights (the stage-1 head): fine-tuning with
+    Adam, a warm start for L-BFGS (whose optimum is unique). `sample_weight` scales each row's loss term.
     """
     import torch
 
@@ -103,6 +113,14 @@ def train_classifier(
         mean = x.mean(axis=0)
         scale = x.std(axis=0) + 1e-6
         x = (x - mean) / scale
+    if config.optimizer == "lbfgs" and not config.hidden:
+        from misgan.augmentation.fullhead import fit_linear_head
+
+        if init is not None and (init[0].shape != (n_classes, x.shape[1]) or init[1].shape != (n_classes,)):
+            raise AugmentError(f"classifier: init head {init[0].shape} does not fit {x.shape[1]} inputs")
+        if init is not None and config.standardize:
+            raise AugmentError("classifier: init weights apply to a plain linear head only")
+        return fit_linear_head(x, y, n_classes, config, valid, init, sample_weight, c, groups, (mean, scale))
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = _build(x.shape[1], n_classes, config)
@@ -220,7 +238,16 @@ def evaluate_unimodal(
         y = np.concatenate([y, np.asarray(y_syn, dtype=np.int64)])
     hv, _, yv = fold.valid()
     init = None if config.hidden or config.standardize else (fold.heads["W_y"], fold.heads["b_y"])
-    clf = train_classifier(x, y, fold.n_classes, config, valid=(hv, yv), init=init, seed=seed)
+    if config.optimizer == "lbfgs" and not config.hidden:
+        # full batch: every row of the training speakers (+ synthetic), C as stage 1 chose it for this fold by
+        # inner grouped CV over the same speakers (no C recorded: chosen on the validation rows instead)
+        c = (fold.attrs.get("selection") or {}).get("c")
+        n_real = len(view.y)
+        groups = np.array(["train"] * n_real + [""] * (len(y) - n_real) + ["valid"] * len(yv))
+        x_all, y_all = np.concatenate([x, hv]), np.concatenate([y, yv])
+        clf = train_classifier(x_all, y_all, fold.n_classes, config, init=init, seed=seed, c=c, groups=groups)
+    else:
+        clf = train_classifier(x, y, fold.n_classes, config, valid=(hv, yv), init=init, seed=seed)
     ht, _, yt = fold.test()
     out = score_classifier(clf, ht, yt, fold.n_classes)
     out["n_train"] = len(view.y)

@@ -12,6 +12,14 @@ from misgan.gan.config import GanConfig
 @dataclass(frozen=True)
 class ClassifierConfig:
     hidden: tuple[int, ...] = ()  # () = linear head; (256,) or (256, 128) for the multimodal MLPs
+    # linear head: "lbfgs" = full batch, L2 penalty with inverse strength C (as sklearn's LogisticRegression;
+    # stage 1's choice for the fold, or chosen from c_grid); "adam" = the mini-batch loop below (early stopping),
+    # fine-tuned from W_y. MLPs always use Adam.
+    optimizer: str = "lbfgs"
+    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+    c_default: float = 1.0  # lbfgs without a given C, speakers or validation rows
+    inner_folds: int = 4
+    lbfgs_iter: int = 500
     lr: float = 1e-3  # Adam; larger than the paper's 1e-4 because we train full-batch
     weight_decay: float = 1e-4
     max_epochs: int = 300
@@ -23,6 +31,12 @@ class ClassifierConfig:
     class_weights: bool = True  # inverse class frequency in the cross-entropy (paper §4.2.3)
     dropout: float = 0.0
     standardize: bool = False  # z-score inputs with training statistics (used for concat features)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise ConfigError(f"classifier.optimizer must be lbfgs or adam (got {self.optimizer!r})")
+        if not self.c_grid or min(self.c_grid) <= 0 or self.c_default <= 0 or self.inner_folds < 2:
+            raise ConfigError("classifier: need c_grid values > 0, c_default > 0 and inner_folds >= 2")
 
 
 @dataclass(frozen=True)
