@@ -77,3 +77,23 @@ def test_cli_on_real_ravdess():
     assert res.exit_code == 0
     assert "672 utterances, 24 speakers, 4 classes" in res.output
     assert "per class: neutral 96, happy 192, sad 192, angry 192" in res.output
+
+
+def test_doctor_on_a_cache_checks_chunks_and_says_what_a_feature_only_cache_lacks(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from store_fixtures import make_feature_store
+
+    rows = [{"utt_id": f"u{i}", "label": ["sad", "happy"][i % 2], "speaker": f"s{i % 3}"} for i in range(12)]
+    pd.DataFrame(rows).to_csv("m.csv", index=False)
+    np.save("a.npy", np.ones((12, 4), np.float32))
+    assert runner.invoke(app, ["import", "-m", "m.csv", "--audio", "a.npy", "-o", "f.zarr"]).exit_code == 0
+    res = runner.invoke(app, ["doctor", "--cache", "f.zarr"])
+    assert res.exit_code == 0, res.output
+    assert "rows: 12 in = 12 used + 0 left out" in res.output
+    assert "feature-only cache" in res.output and "align --finetune" in res.output
+    make_feature_store("s.zarr", chunk_rows=64).close()
+    (Path("s.zarr") / "text" / "c" / "2" / "0").unlink()
+    res = runner.invoke(app, ["doctor", "--cache", "s.zarr"])
+    assert res.exit_code == 2 and "'text' lost its chunk 2 (rows 128-191)" in res.output
+    assert "Traceback" not in res.output

@@ -107,9 +107,36 @@ def manifest(
             )
 
 
+def doctor_cache(cache: Path) -> None:
+    """`misgan doctor --cache`: every chunk checksum, the row account, class warnings, and what the cache
+    cannot do (a feature-only import has no audio for `align --finetune` or `predict`)."""
+    from misgan.data.accounting import account, class_warnings, failure_problems
+    from misgan.features.store import audio_source, open_store
+
+    with open_store(cache) as store:
+        checked = store.verify()
+        meta = store.meta()
+        typer.echo(f"cache {cache}: {store.n_rows} rows, {meta['speaker'].nunique()} speakers, dims {store.dims}")
+        typer.echo(f"checksums: every chunk of {len(checked)} arrays matches")
+        typer.echo(account(store.n_rows, failure_problems(store.failures)).line())
+        for w in class_warnings(meta):
+            typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
+        why = audio_source(store)
+        if why is not None:
+            typer.secho(
+                f"note: {why}; stages 1-3 work on it, but `misgan align --finetune` and `misgan predict` need "
+                "audio it lacks",
+                fg=typer.colors.YELLOW,
+            )
+        if "text" not in store.dims:
+            typer.echo("note: no text features: stage 1 and the generator run audio-only")
+    typer.secho("OK", fg=typer.colors.GREEN)
+
+
 def doctor(
-    corpus: str = typer.Option(..., "--corpus", "-c", help=CORPUS_HELP),
-    root: Path = typer.Option(..., "--root", "-r", help="Corpus folder (csv: the table or its folder)."),
+    corpus: str | None = typer.Option(None, "--corpus", "-c", help=CORPUS_HELP),
+    root: Path | None = typer.Option(None, "--root", "-r", help="Corpus folder (csv: the table or its folder)."),
+    cache: Path | None = typer.Option(None, "--cache", help="Check a feature cache instead of a corpus."),
     classes: str | None = typer.Option(None, "--classes", help=CLASSES_HELP),
     keep_exc: bool = typer.Option(False, "--keep-exc", help="IEMOCAP: keep 'excited' apart from 'happy'."),
     table: str | None = typer.Option(None, "--table", help="csv: table file name inside --root."),
@@ -125,6 +152,12 @@ def doctor(
     from misgan.data.doctor import run_doctor
 
     with user_errors():
+        from misgan.errors import CorpusError
+
+        if cache is not None:
+            return doctor_cache(cache)
+        if corpus is None or root is None:
+            raise CorpusError("give --corpus NAME --root DIR (a corpus), or --cache PATH (a feature cache)")
         report = run_doctor(
             corpus,
             root,

@@ -210,6 +210,9 @@ def info_command(
             typer.echo(table.to_string())
             fails = store.failures
             typer.echo(f"failures     {len(fails)}")
+            from misgan.data.accounting import account, failure_problems
+
+            typer.echo(f"{'':<13}{account(store.n_rows, failure_problems(fails)).line()}")
             for f in fails if failures < 0 else fails[:failures]:
                 typer.echo(f"  {f['utt_id']}: {f['reason']}")
         from misgan.runs import describe_runs
