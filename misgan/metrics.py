@@ -202,8 +202,28 @@ def _paired(results: dict[str, Any], a: str, b: str, seed: int, ratio_a: float |
     return compare_paired([sa[f] for f in common], [sb[f] for f in common], seed=seed)
 
 
+def main_fraction(results: dict[str, Any]) -> dict[str, Any]:
+    """results restricted to the largest training fraction (all rows when records have no fraction):
+    the classical tables (Table II, ablation, ratios) describe that one."""
+    runs = results.get("runs") or []
+    fractions = {float(r.get("fraction", 1.0)) for r in runs}
+    if len(fractions) <= 1:
+        return results
+    top = max(fractions)
+    return {**results, "runs": [r for r in runs if float(r.get("fraction", 1.0)) == top]}
+
+
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    """Tables as numbers: per variant mean ± std over folds and paired tests against the baselines."""
+    """Tables as numbers: per variant mean ± std over folds and paired tests against the baselines; with
+    several training fractions, `fractions` (the low-resource Δ table, see `fraction_summary`)."""
+    out = _summarise_main(main_fraction(results))
+    fractions = {float(r.get("fraction", 1.0)) for r in results.get("runs") or []}
+    if len(fractions) > 1 or any("fraction" in r for r in results.get("runs") or []):
+        out["fractions"] = fraction_summary(results)
+    return out
+
+
+def _summarise_main(results: dict[str, Any]) -> dict[str, Any]:
     seed = int(results.get("config", {}).get("seed", 0))
     ratio = float(results.get("config", {}).get("ratio", 1.0))
     variants = list(dict.fromkeys(r["variant"] for r in results["runs"]))
@@ -214,6 +234,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         entry = _stats(results, v, ratio if v == "ours" else None)
         if v != "none":
             entry["vs_none"] = _paired(results, v, "none", seed, ratio if v == "ours" else None)
+        if v != "reference" and "reference" in variants:
+            entry["vs_reference"] = _paired(results, v, "reference", seed, ratio if v == "ours" else None)
         out["methods"][v] = entry
     for key in ("full", "noalign", "noalign_notext", "noalign_nomi", "noalign_noaug"):
         v = f"ablation:{key}"
@@ -253,4 +275,85 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     if base:
         m, s = mean_std([float(b["uar"]) for b in base])
         out["stage1_baseline"] = {"uar": {"mean": m, "std": s}}
+    return out
+
+
+# ---------------------------------------------------------------- multiple comparisons, low-resource table
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control), in the input order.
+
+    Sorted ascending, p_(i) is multiplied by (m − i) (i from 0), a running maximum keeps the adjusted values
+    monotone, and they are capped at 1: the same as statsmodels' `multipletests(method="holm")`."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise MetricError("holm: expected a flat list of p-values")
+    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise MetricError("holm: p-values must lie in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    out = np.empty(m)
+    out[order] = adj
+    return out.tolist()
+
+
+def unit_scores(
+    results: dict[str, Any], variant: str, fraction: float, metric: str = "uar", ratio: float | None = None
+) -> dict[str, float]:
+    """ "fold.seedK" -> score of one variant at one training fraction: the paired units of the Δ table."""
+    out: dict[str, float] = {}
+    for r in results["runs"]:
+        if r["variant"] != variant or not np.isclose(float(r.get("fraction", 1.0)), fraction):
+            continue
+        if ratio is not None and not np.isclose(r["ratio"], ratio):
+            continue
+        out[f"{r['fold']}.seed{r['seed']}"] = float(r["metrics"][metric])
+    return out
+
+
+def _delta(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    x, y = [a[u] for u in common], [b[u] for u in common]
+    w = wilcoxon_paired(x, y)
+    diff = np.asarray(x) - np.asarray(y)
+    return {
+        "delta": float(diff.mean()),
+        "p": w["p_value"],
+        "n_units": len(common),
+        "better": int(np.sum(diff > 0)),
+        "worse": int(np.sum(diff < 0)),
+    }
+
+
+def fraction_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per training fraction: each variant's mean ± std over paired units (fold × seed), its Δ against "none"
+    and against the reference (Wilcoxon over the units), and the Δ-vs-none p-values Holm-corrected across the
+    augmenters of that fraction (`p_holm`). Keys are the fractions as strings ("0.1", "1.0")."""
+    ratio = float(results.get("config", {}).get("ratio", 1.0))
+    variants = [
+        v for v in dict.fromkeys(r["variant"] for r in results["runs"]) if not str(v).startswith("ablation:")
+    ]
+    fractions = sorted({float(r.get("fraction", 1.0)) for r in results["runs"]})
+    out: dict[str, Any] = {}
+    for f in fractions:
+        scores = {v: unit_scores(results, v, f, ratio=ratio if v == "ours" else None) for v in variants}
+        rows: dict[str, Any] = {}
+        for v, sc in scores.items():
+            if not sc:
+                continue
+            m, s = mean_std(list(sc.values()))
+            row: dict[str, Any] = {"uar": {"mean": m, "std": s}, "n_units": len(sc)}
+            if v != "none" and "none" in scores:
+                row["vs_none"] = _delta(sc, scores["none"])
+            if v != "reference" and scores.get("reference"):
+                row["vs_reference"] = _delta(sc, scores["reference"])
+            rows[v] = row
+        augmenters = [v for v in rows if v not in ("none", "reference") and rows[v].get("vs_none")]
+        for v, p in zip(augmenters, holm([rows[v]["vs_none"]["p"] for v in augmenters]), strict=True):
+            rows[v]["vs_none"]["p_holm"] = p
+        out[str(f)] = rows
     return out

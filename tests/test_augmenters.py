@@ -125,3 +125,147 @@ def test_gan_augmenters_train_on_view_and_condition_on_text(monkeypatch):
     assert not calls[1][1].use_mi
     np.testing.assert_array_equal(calls[0][0], v.h)
     assert isinstance(ours, GanAugmenter) and ours.history and "mi_bits" in ours.history[-1]
+
+
+# ---------------------------------------------------------------- class-conditional Gaussians, subsets, gating
+
+
+def _view(n_per=200, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, 0.0], [0.0, 0.0, 0.25]])[:d, :d]
+    h = np.concatenate([rng.multivariate_normal(np.full(d, 3.0 * c), cov, size=n_per) for c in range(2)])
+    y = np.repeat([0, 1], n_per)
+    return TrainView(h.astype(np.float32), np.zeros((len(y), 2), np.float32), y, {}, 2), cov
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_class_conditional_gaussian_matches_class_moments(covariance):
+    from sklearn.covariance import LedoitWolf
+
+    from misgan.augmentation.augmenters import GaussianAugmenter
+
+    view, _ = _view()
+    aug = make_augmenter("cgauss", covariance=covariance)
+    assert isinstance(aug, GaussianAugmenter)
+    aug.fit(view, 0)
+    labels = np.repeat([0, 1], 20000)
+    x, y = aug.sample(labels, 1)
+    assert (y == labels).all()
+    for c in (0, 1):
+        rows = view.h[view.y == c].astype(np.float64)
+        want = LedoitWolf().fit(rows).covariance_ if covariance == "full" else np.diag(rows.var(axis=0, ddof=1))
+        assert np.allclose(x[y == c].mean(axis=0), rows.mean(axis=0), atol=0.05)
+        assert np.allclose(np.cov(x[y == c].T), want, atol=0.06)
+    with pytest.raises(AugmentError):
+        make_augmenter("cgauss", covariance="tied")
+
+
+def test_fraction_rows_stratified_within_speaker_and_nested():
+    from misgan.augmentation.subsets import fraction_rows
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 4, n)
+    spk = rng.choice(list("abcde"), n)
+    rows = np.arange(0, n, 2)  # a fold's training rows: every other row
+    prev = set()
+    for f in (0.1, 0.25, 0.5, 1.0):
+        keep = fraction_rows(rows, y, spk, f, seed=3)
+        assert set(keep) <= set(rows.tolist()) and prev <= set(keep.tolist())  # nested
+        prev = set(keep.tolist())
+        for s in "abcde":
+            for c in range(4):
+                group = rows[(spk[rows] == s) & (y[rows] == c)]
+                got = np.intersect1d(keep, group)
+                assert len(got) == (max(1, int(np.ceil(f * len(group)))) if len(group) else 0)
+    assert (fraction_rows(rows, y, spk, 1.0, seed=3) == rows).all()
+    assert not np.array_equal(fraction_rows(rows, y, spk, 0.25, 3), fraction_rows(rows, y, spk, 0.25, 4))
+
+
+class _Fixed:
+    """An augmenter that returns given rows (counts its fits and samples)."""
+
+    name = "fixed"
+
+    def __init__(self, make):
+        self.make, self.fits, self.samples = make, 0, 0
+
+    def fit(self, view, seed):
+        self.fits += 1
+
+    def sample(self, labels, seed):
+        self.samples += 1
+        return self.make(np.asarray(labels)), np.asarray(labels)
+
+
+def _fold(n_train_per: int, seed: int = 0):
+    """Two Gaussian classes in 20 dims; few training rows, many validation and test rows."""
+    from misgan.augmentation.fold_data import FoldData
+
+    rng = np.random.default_rng(seed)
+    d = 20
+    mu = np.zeros((2, d))
+    mu[1, :] = 0.35
+    sizes = (n_train_per, 150, 150)
+    h, y = [], []
+    for n in sizes:
+        for c in (0, 1):
+            h.append(rng.standard_normal((n, d)) + mu[c])
+            y += [c] * n
+    h = np.concatenate(h).astype(np.float32)
+    y = np.asarray(y)
+    ends = np.cumsum([2 * n for n in sizes])
+    heads = {"W_y": np.zeros((2, d), np.float32), "b_y": np.zeros(2, np.float32)}
+    heads |= {"W_t": np.zeros((2, d), np.float32), "b_t": np.zeros(2, np.float32)}
+    fold = FoldData(
+        "f", h, np.zeros((len(y), 2), np.float32), y, np.arange(ends[0]), np.arange(ends[0], ends[1]),
+        np.arange(ends[1], ends[2]), heads, 2,
+    )  # fmt: skip
+    return fold, mu
+
+
+def test_gate_falls_back_when_augmentation_hurts_and_keeps_it_when_it_helps():
+    from misgan.augmentation.classifier import ClassifierConfig, evaluate_unimodal
+    from misgan.augmentation.config import AugmentConfig
+    from misgan.augmentation.gating import gated_score
+
+    clf = ClassifierConfig(max_epochs=60, patience=20, min_epochs=5, lr=0.05)
+    cfg = AugmentConfig(classifier=clf, gate_ratios=(1.0, 8.0), gate_weights=(1.0,), gate_margin=0.005)
+    fold, mu = _fold(4)
+    rng = np.random.default_rng(5)
+    none = evaluate_unimodal(fold, None, None, clf, seed=0)
+
+    def labels_for(r):
+        return np.repeat([0, 1], int(4 * r))
+
+    # harmful: rows of the OTHER class's distribution, shifted further -> labels effectively flipped
+    bad = _Fixed(lambda lab: (rng.standard_normal((len(lab), 20)) + 3 * mu[1 - lab]).astype(np.float32))
+    m, gate = gated_score(fold, bad, labels_for, cfg, 0, none)
+    assert not gate["augmented"] and m["uar"] == none["uar"] and len(gate["grid"]) == 2
+    assert all(g["valid_uar"] <= gate["valid_uar_none"] + cfg.gate_margin for g in gate["grid"])
+    assert bad.samples == 2  # one sample per ratio from the single fit
+    # helpful: many rows from the true class distributions (an oracle generator) with 4 real rows per class
+    good = _Fixed(lambda lab: (rng.standard_normal((len(lab), 20)) + mu[lab]).astype(np.float32))
+    m, gate = gated_score(fold, good, labels_for, cfg, 0, none)
+    assert gate["augmented"] and gate["valid_uar"] > gate["valid_uar_none"] + cfg.gate_margin
+    assert gate["ratio"] in (1.0, 8.0) and m["n_syn"] == int(8 * gate["ratio"])
+    assert set(fold.requested).isdisjoint(fold.test_idx.tolist())  # the gate only read validation rows
+
+
+def test_sample_weight_matches_row_replication():
+    """A synthetic weight of 2 gives the same loss as the rows twice: the same trained head (full batch)."""
+    import torch
+
+    from misgan.augmentation.classifier import ClassifierConfig, train_classifier
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    cfg = ClassifierConfig(max_epochs=30, min_epochs=0, lr=0.05)
+    w = np.ones(40, np.float32)
+    w[:10] = 2.0
+    a = train_classifier(x, y, 2, cfg, sample_weight=w, seed=1)
+    b = train_classifier(np.concatenate([x, x[:10]]), np.concatenate([y, y[:10]]), 2, cfg, seed=1)
+    wa, wb = a.model[0].weight.detach().numpy(), b.model[0].weight.detach().numpy()
+    assert np.allclose(wa, wb, atol=1e-4)

@@ -126,7 +126,7 @@ def test_augment_compare_ablation_multimodal(store, tmp_path):
     folds = res["folds"]
     assert len(folds) == 4 and res["seeds"] == [0, 1]
     variants = [r["variant"] for r in res["runs"]]
-    per_job = 6 + 1 + 5  # methods, ours at ratio 0.5, ablation variants
+    per_job = 6 + 1 + 5 + 1  # methods, ours at ratio 0.5, ablation variants, the LR reference
     assert len(res["runs"]) == 4 * 2 * per_job
     assert variants.count("ablation:noalign") == 8
     # one plain line per finished (fold, seed) job, UAR in percent per method
@@ -213,7 +213,7 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     assert len(seen) >= 3 * 4 + 2 * 4
     assert all(np.abs(a).max() < 100 for a in seen)
     # ...while the evaluation did use them (the poisoned test rows give a degenerate score)
-    assert {r["variant"] for r in res["runs"]} == set(augmenters.METHODS)
+    assert {r["variant"] for r in res["runs"]} == {*augmenters.METHODS, "reference"}
 
 
 def test_balance_and_missing_folds_via_cli(store, tmp_path):
@@ -382,3 +382,105 @@ def test_cli_gan_then_augment_reuses_the_gan_run(store, tmp_path, monkeypatch):
         "GAN settings: {" in (aug_dir / "report.md").read_text()
         and "'noise_dim': 16" in (aug_dir / "report.md").read_text()
     )
+
+
+# ---------------------------------------------------------------- reference, gating, low-resource protocol
+
+
+def test_reference_gating_fractions_and_one_fit_per_fold(store, tmp_path, monkeypatch):
+    """LR reference row, gated SMOTE, fractions 0.5 and 1 with 2 seeds; SMOTE / cgauss fitted once per
+    (fold, seed, fraction) although scored at the main ratio and at every ratio of the gate's grid."""
+    from misgan.augmentation import augmenters
+    from misgan.augmentation.subsets import fraction_rows
+    from misgan.data.folds import Fold
+    from misgan.reference import lr_reference
+
+    fits: dict[str, int] = {}
+    for cls in (augmenters.SmoteAugmenter, augmenters.GaussianAugmenter):
+        real = cls.fit
+
+        def spy(self, view, seed, _real=real):
+            fits[self.name] = fits.get(self.name, 0) + 1
+            return _real(self, view, seed)
+
+        monkeypatch.setattr(cls, "fit", spy)
+    cfg = AugmentConfig(
+        methods=("none", "cgauss", "smote", "smote-gated"),
+        train_fractions=(0.5, 1.0),
+        seeds=2,
+        gate_ratios=(0.5, 1.0, 2.0),
+        classifier=FAST,
+        tsne=False,
+    )
+    out = augment(store.path, cfg, progress=False)
+    res = read_json(out.run_dir / "results.json")
+    jobs = len(res["folds"]) * 2 * 2  # folds x seeds x fractions
+    assert fits == {"smote": jobs, "cgauss": jobs} and res["fits"] == {"none": jobs, "cgauss": jobs, "smote": jobs}
+    # the reference: misgan.reference on the cache's raw audio features, same fold rows (fraction 1)
+    audio, y = store.read("audio"), store.labels
+    speakers = store.meta()["speaker"].astype(str).to_numpy()
+    align = StageRun.open(res["align_run"]["path"])
+    f0 = res["folds"][0]
+    arrays = align.read_fold(f0)[0]
+    fold = Fold(f0, train=arrays["train_idx"], test=arrays["test_idx"], valid=arrays["valid_idx"])
+    want = lr_reference(audio, y, fold, groups=speakers)
+    got = [r for r in res["runs"] if r["variant"] == "reference" and r["fold"] == f0 and r["fraction"] == 1.0]
+    assert len(got) == 2 and all(r["metrics"]["uar"] == pytest.approx(want["uar"]) for r in got)
+    # fraction 0.5: the subset of misgan.augmentation.subsets, same test rows
+    half = [r for r in res["runs"] if r["variant"] == "none" and r["fold"] == f0 and r["fraction"] == 0.5]
+    sub = fraction_rows(arrays["train_idx"], y, speakers, 0.5, half[0]["seed"])
+    assert half[0]["metrics"]["n_train"] == len(sub) < len(arrays["train_idx"])
+    n_test = {sum(map(sum, r["metrics"]["confusion"])) for r in res["runs"] if r["fold"] == f0}
+    assert n_test == {len(arrays["test_idx"])}
+    # gating: one decision per fold, seed, fraction; a fallback scores exactly as none
+    assert len(res["gates"]) == jobs and all(len(g["grid"]) == 3 * len(cfg.gate_weights) for g in res["gates"])
+    for g in res["gates"]:
+        assert g["augmented"] == (max(c["valid_uar"] for c in g["grid"]) > g["valid_uar_none"] + cfg.gate_margin)
+    key = {(r["fold"], r["seed"], r["fraction"]): r for r in res["runs"] if r["variant"] == "none"}
+    for r in res["runs"]:
+        if r["variant"] == "smote-gated" and not r["gate"]["augmented"]:
+            assert r["metrics"]["uar"] == key[(r["fold"], r["seed"], r["fraction"])]["metrics"]["uar"]
+    # the Δ table: units = folds x seeds, Holm-corrected across augmenters
+    frac = res["summary"]["fractions"]
+    assert set(frac) == {"0.5", "1.0"} and frac["0.5"]["smote"]["vs_none"]["n_units"] == len(res["folds"]) * 2
+    assert "p_holm" in frac["0.5"]["cgauss"]["vs_none"] and "vs_reference" in frac["1.0"]["none"]
+    report = (out.run_dir / "report.md").read_text()
+    assert "| Logistic regression, same features and folds |" in report
+    assert "Low-resource protocol" in report and "per-fold decisions" in report
+    assert "Δ UAR vs reference" in report
+
+
+@pytest.mark.parametrize("bad", [["--ratio", "0"], ["--ratio", "-1"], ["--ratios", "0.5,0"]])
+def test_zero_or_negative_ratio_rejected_in_one_line(store, tmp_path, bad):
+    from misgan.cli import app
+
+    r = CliRunner().invoke(app, ["augment", "--cache", str(store.path), *bad, "--run-dir", str(tmp_path / "z")])
+    assert r.exit_code == 2 and "not a positive ratio" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "z").exists()
+
+
+def test_generator_below_full_fraction_trains_on_the_fraction_rows_only(store, monkeypatch):
+    """The gan run's generators saw every training row; at fraction 0.5 ours trains its own on the
+    fraction's rows (every fit_gan call of that fraction gets exactly those rows)."""
+    from misgan.gan import train as gan
+
+    sizes: list[int] = []
+    real = gan.fit_gan
+
+    def spy(h, y, t, heads, config, **kw):
+        sizes.append(len(h))
+        return real(h, y, t, heads, config, **kw)
+
+    monkeypatch.setattr(gan, "fit_gan", spy)
+    cfg = AugmentConfig(
+        methods=("none", "ours"), train_fractions=(0.5, 1.0), classifier=FAST, gan=GAN, tsne=False,
+        folds=("spk-spk01",),
+    )  # fmt: skip
+    out = augment(store.path, cfg, progress=False)
+    res = read_json(out.run_dir / "results.json")
+    half = next(r for r in res["runs"] if r["variant"] == "none" and r["fraction"] == 0.5)
+    assert half["metrics"]["n_train"] in sizes  # the in-fold generator of the 0.5 fraction
+    assert res["fits"]["ours"] == 2
+    weak = res["weak_generators"]
+    assert all(w["augmented"] and w["method"] == "ours" for w in weak)

@@ -137,3 +137,67 @@ def test_bootstrap_ci_edge_cases():
         metrics.bootstrap_ci([], [])
     out = metrics.compare_paired([0.7, 0.8, 0.75], [0.6, 0.7, 0.7], seed=1, n_boot=500)
     assert set(out) == {"wilcoxon", "bootstrap"} and out["bootstrap"]["ci_low"] > 0
+
+
+def test_holm_matches_hand_computed_values():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02 0.03 0.06 0.06
+    assert metrics.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert metrics.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert metrics.holm([0.2]) == pytest.approx([0.2])
+    assert metrics.holm([]) == []
+    try:
+        from statsmodels.stats.multitest import multipletests
+    except ImportError:
+        return
+    p = np.random.default_rng(0).uniform(size=9)
+    assert metrics.holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+
+
+def test_holm_rejects_bad_p_values():
+    with pytest.raises(metrics.MetricError):
+        metrics.holm([0.1, 1.5])
+    with pytest.raises(metrics.MetricError):
+        metrics.holm([float("nan")])
+
+
+def _run(fold, seed, variant, fraction, uar):
+    return {
+        "fold": fold,
+        "seed": seed,
+        "variant": variant,
+        "ratio": 1.0,
+        "fraction": fraction,
+        "metrics": {"uar": uar, "wa": uar, "macro_f1": uar},
+    }
+
+
+def test_fraction_summary_pairs_folds_times_seeds_and_holm_corrects():
+    rng = np.random.default_rng(1)
+    runs = []
+    base = {}
+    for f in ("a", "b", "c", "d"):
+        for s in (0, 1, 2):
+            for frac in (0.25, 1.0):
+                b = rng.uniform(0.5, 0.7)
+                base[(f, s, frac)] = b
+                runs.append(_run(f, s, "none", frac, b))
+                runs.append(_run(f, s, "reference", frac, b + 0.03))
+                runs.append(_run(f, s, "noise", frac, b - 0.02 - 0.001 * s))  # worse in every unit
+                runs.append(_run(f, s, "mixup", frac, b + rng.normal(0, 0.01)))
+    out = metrics.fraction_summary({"runs": runs, "config": {"ratio": 1.0}})
+    assert set(out) == {"0.25", "1.0"}
+    row = out["0.25"]["noise"]["vs_none"]
+    assert row["n_units"] == 12 and row["worse"] == 12
+    units = sorted(k for k in base if k[2] == 0.25)
+    diffs = [-0.02 - 0.001 * s for _, s, _ in units]
+    assert row["delta"] == pytest.approx(np.mean(diffs))
+    noise_p = wilcoxon([base[u] + d for u, d in zip(units, diffs, strict=True)], [base[u] for u in units]).pvalue
+    assert row["p"] == pytest.approx(noise_p)
+    mix = out["0.25"]["mixup"]["vs_none"]
+    assert [row["p_holm"], mix["p_holm"]] == pytest.approx(metrics.holm([row["p"], mix["p"]]))
+    assert out["1.0"]["none"]["vs_reference"]["delta"] == pytest.approx(-0.03)
+    assert "p_holm" not in (out["1.0"]["reference"].get("vs_none") or {})
+    # the classical tables describe the largest fraction only
+    s = metrics.summarise({"runs": runs, "config": {"ratio": 1.0, "seed": 0}})
+    assert s["methods"]["noise"]["n_folds"] == 4 and "fractions" in s
+    assert s["methods"]["none"]["vs_reference"]["bootstrap"]["mean_diff"] == pytest.approx(-0.03)

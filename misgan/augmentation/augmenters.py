@@ -1,8 +1,10 @@
-"""Feature-level augmenters compared in Table II: none, Gaussian noise, mixup, SMOTE, a label-conditional
-GAN without MI (cgan) and ours (the MI-regularised InfoGAN conditioned on text).
+"""Feature-level augmenters compared in Table II: none, Gaussian noise, mixup, SMOTE, class-conditional
+Gaussians (cgauss), a label-conditional GAN without MI (cgan) and ours (the MI-regularised InfoGAN conditioned
+on text). Any of them as "<name>-gated" is validation-gated (misgan.augmentation.gating).
 
 Each augmenter is fitted on a fold's `TrainView` (training rows only; see augment.FoldData) and asked
-for synthetic rows of given classes: `fit(view, seed)`, then `sample(labels, seed) -> (X_syn, y_syn)`.
+for synthetic rows of given classes: `fit(view, seed)` once, then `sample(labels, seed) -> (X_syn, y_syn)` as often
+as needed (stage 3 samples every ratio from one fit).
 GAN augmenters also keep the conditioning text of the last sample (`last_text`), which the multimodal
 classifier pairs with ĥ, and their training history (`history`).
 """
@@ -16,7 +18,13 @@ import numpy as np
 
 from misgan.augmentation.fold_data import AugmentError, TrainView
 
-METHODS = ("none", "noise", "mixup", "smote", "cgan", "ours")
+METHODS = ("none", "noise", "mixup", "smote", "cgauss", "cgan", "ours")
+GATED = "-gated"
+
+
+def base_method(name: str) -> str:
+    """ "ours-gated" -> "ours"; a plain name unchanged."""
+    return name[: -len(GATED)] if name.endswith(GATED) else name
 
 
 class Augmenter(Protocol):
@@ -155,6 +163,49 @@ class SmoteAugmenter:
         return x_new[order][np.argsort(np.argsort(labels, kind="stable"))], labels
 
 
+class GaussianAugmenter:
+    """Class-conditional Gaussians fitted on the training rows: per class the mean and a Ledoit-Wolf shrunk
+    full covariance (scikit-learn `LedoitWolf`), or the diagonal (`covariance="diag"`); a class with a single
+    row gets the pooled within-class diagonal. The "ideal" in-fold generator issue 11 compares against."""
+
+    name = "cgauss"
+
+    def __init__(self, covariance: str = "full") -> None:
+        if covariance not in ("full", "diag"):
+            raise AugmentError(f"cgauss covariance must be 'full' or 'diag' (got {covariance!r})")
+        self.covariance = covariance
+
+    def fit(self, view: TrainView, seed: int) -> None:
+        from sklearn.covariance import LedoitWolf
+
+        self.view = view
+        h = view.h.astype(np.float64)
+        centred = np.concatenate([h[view.y == c] - h[view.y == c].mean(axis=0) for c in np.unique(view.y)])
+        pooled = centred.var(axis=0) + 1e-8
+        self.params: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for c in np.unique(view.y):
+            rows = h[view.y == c]
+            mean = rows.mean(axis=0)
+            if len(rows) < 2:
+                cov = np.diag(pooled)
+            elif self.covariance == "diag":
+                cov = np.diag(rows.var(axis=0, ddof=1) + 1e-8)
+            else:
+                cov = LedoitWolf().fit(rows).covariance_ + 1e-8 * np.eye(h.shape[1])
+            self.params[int(c)] = (mean, np.linalg.cholesky(cov))
+
+    def sample(self, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.asarray(labels, dtype=np.int64)
+        _check_view(self.view, labels)
+        rng = np.random.default_rng(seed)
+        out = np.empty((len(labels), self.view.h.shape[1]), dtype=np.float32)
+        for c in np.unique(labels):
+            at = labels == c
+            mean, chol = self.params[int(c)]
+            out[at] = mean + rng.standard_normal((int(at.sum()), len(mean))) @ chol.T
+        return out, labels
+
+
 # ---------------------------------------------------------------- GAN augmenters
 
 
@@ -194,6 +245,7 @@ class GanAugmenter:
             if loaded is not None:  # (generator, checkpoint dict) as gan.load_generator returns them
                 self.generator, ckpt = loaded
                 self.history, self.metrics = ckpt.get("history"), ckpt.get("metrics")
+                self.warnings = list(ckpt.get("warnings") or [])
                 return
         config = replace(self.gan_config, seed=seed)
         valid = None
@@ -203,6 +255,15 @@ class GanAugmenter:
         self.generator = result.generator
         self.history = result.history
         self.metrics = result.metrics
+        self.warnings = list(getattr(result, "warnings", None) or [])
+
+    @property
+    def weak(self) -> list[str]:
+        """The weakness warnings of the generator in use (stage 2's: chance-level consistency, MI bound <= 0)."""
+        found = list(getattr(self, "warnings", None) or [])
+        if isinstance(self.metrics, dict):
+            found += [w for w in self.metrics.get("warnings") or [] if w not in found]
+        return found
 
     def sample(self, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         from misgan.gan import train as gan
@@ -230,6 +291,8 @@ def make_augmenter(name: str, gan_config: Any = None, **kwargs: Any) -> Augmente
         return MixupAugmenter(kwargs.get("alpha", 0.2))
     if name == "smote":
         return SmoteAugmenter(kwargs.get("k_neighbors", 5))
+    if name == "cgauss":
+        return GaussianAugmenter(kwargs.get("covariance", "full"))
     if name in ("cgan", "ours"):
         if gan_config is None:
             raise AugmentError(f"augmenter {name!r} needs a GAN config")

@@ -65,9 +65,39 @@ class AugmentConfig:
     noise_sigma: float = 0.1
     mixup_alpha: float = 0.2
     smote_k: int = 5
+    cgauss_covariance: str = "full"  # class-conditional Gaussians: "full" (Ledoit-Wolf shrunk) or "diag"
     tsne: bool = True
     tsne_rows: int = 600  # at most this many real rows (and as many generated) in the t-SNE plot
+    # Low-resource protocol: each fraction keeps that share of every training speaker's rows of each class
+    # (nested: the 10 % rows are inside the 25 % rows ...); the test rows never change (augmentation.subsets).
+    train_fractions: tuple[float, ...] = (1.0,)
+    # Validation-gated augmentation: the method "<m>-gated" (or every method when gate_all) picks the ratio
+    # and synthetic-row weight from this grid by validation UAR, and keeps no augmentation unless the best
+    # beats none there by gate_margin (augmentation.gating).
+    gate_ratios: tuple[float, ...] = (0.25, 0.5, 1.0)
+    gate_weights: tuple[float, ...] = (0.25, 1.0)
+    gate_margin: float = 0.005
+    gate_all: bool = False
+    # The logistic-regression reference ("logistic regression, same features and folds") on the cache's raw
+    # audio features, computed in the same run (misgan.reference.lr_reference).
+    reference: bool = True
+    # Outside information for "ours" (misgan.augmentation.sources): other corpora's caches (same encoders) the
+    # generator is also trained on, mapped through each fold's stage 1; a CSV of text-only sentences
+    # (text + emotion|label) that condition G(z, c, t); a cache of another corpus to test on (cross-corpus).
+    source_caches: tuple[str, ...] = ()
+    text_source: str = ""
+    test_cache: str = ""
 
     def __post_init__(self) -> None:
-        if self.seeds < 1 or self.threads < 0 or self.ratio < 0 or min(self.ratios, default=0) < 0:
-            raise ConfigError("augment: need seeds >= 1, threads >= 0 and ratio(s) >= 0")
+        if self.seeds < 1 or self.threads < 0:
+            raise ConfigError("augment: need seeds >= 1 and threads >= 0")
+        bad = [r for r in (self.ratio, *self.ratios, *self.gate_ratios) if not r > 0]
+        if bad:
+            raise ConfigError(
+                f"augment.ratio/ratios/gate_ratios: {bad[0]} is not a positive ratio; use --methods none "
+                "for no augmentation"
+            )
+        if any(not w > 0 for w in self.gate_weights) or self.gate_margin < 0:
+            raise ConfigError("augment.gate_weights must be > 0 and augment.gate_margin >= 0")
+        if not self.train_fractions or any(not 0 < f <= 1 for f in self.train_fractions):
+            raise ConfigError(f"augment.train_fractions: need values in (0, 1], got {list(self.train_fractions)}")

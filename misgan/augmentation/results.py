@@ -27,13 +27,43 @@ METHOD_TITLES = {
     "noise": "Gaussian noise",
     "mixup": "Mixup",
     "smote": "SMOTE",
+    "cgauss": "Class-conditional Gaussian",
     "cgan": "Label-conditional GAN (no MI, no text)",
     "ours": "Ours (MI-regularised InfoGAN, text-conditioned)",
+    "reference": "Logistic regression, same features and folds",
 }
 
 
-def record(fold: str, seed: int, variant: str, ratio: float, metrics: dict[str, Any]) -> dict[str, Any]:
-    return {"fold": fold, "seed": seed, "variant": variant, "ratio": ratio, "metrics": metrics}
+def method_title(variant: str) -> str:
+    """A variant's row title; "<m>-gated" is m's title marked as validation-gated."""
+    if variant.endswith("-gated"):
+        return f"{METHOD_TITLES.get(variant[:-6], variant[:-6])}, validation-gated"
+    return METHOD_TITLES.get(variant, variant)
+
+
+def record(
+    fold: str,
+    seed: int,
+    variant: str,
+    ratio: float,
+    metrics: dict[str, Any],
+    *,
+    fraction: float = 1.0,
+    gate: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One score: `fraction` is the share of training rows (low-resource protocol), `gate` a gated method's
+    decision (misgan.augmentation.gating)."""
+    out = {
+        "fold": fold,
+        "seed": seed,
+        "variant": variant,
+        "ratio": ratio,
+        "fraction": fraction,
+        "metrics": metrics,
+    }
+    if gate is not None:
+        out["gate"] = gate
+    return out
 
 
 def job_name(fold: str, seed: int) -> str:
@@ -53,8 +83,15 @@ def assemble(head: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]
         "class_counts": {},
         "gan_history": {},
         "timing": {},
+        "gates": [],
+        "weak_generators": [],
+        "fits": {},
     }
     for job in jobs:
+        results["gates"].extend(job.get("gates") or [])
+        results["weak_generators"].extend(job.get("weak_generators") or [])
+        for method, n in (job.get("fits") or {}).items():
+            results["fits"][method] = results["fits"].get(method, 0) + n
         fold = job["fold"]
         results["runs"].extend(job["runs"])
         results["multimodal"].extend(job.get("multimodal") or [])
@@ -72,15 +109,34 @@ def assemble(head: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]
     return results
 
 
-def fold_line(job: dict[str, Any], main_ratio: float, seeds: int) -> str:
-    """One plain line per finished job: fold, UAR (%) per method, seconds."""
-    scores = [
-        f"{r['variant']} {100 * r['metrics']['uar']:.2f}"
-        for r in job["runs"]
-        if r["variant"] != "ours" or np.isclose(r["ratio"], main_ratio)
-    ]
+def fold_line(job: dict[str, Any], main_ratio: float, seeds: int) -> list[str]:
+    """Plain lines per finished job (one per training fraction): fold, UAR (%) per method, seconds; gated
+    methods say what the gate chose; a weak generator used for augmentation is named."""
     seed = f" seed {job['seed']}" if seeds > 1 else ""
-    return f"fold {job['fold']}{seed}: UAR % {', '.join(scores)} ({job['seconds']:.1f} s)"
+    fractions = sorted({float(r.get("fraction", 1.0)) for r in job["runs"]})
+    lines = []
+    for f in fractions:
+        scores = []
+        for r in job["runs"]:
+            if float(r.get("fraction", 1.0)) != f or (
+                r["variant"] == "ours" and not np.isclose(r["ratio"], main_ratio)
+            ):
+                continue
+            name = "LR reference" if r["variant"] == "reference" else r["variant"]
+            gate = r.get("gate")
+            chose = ""
+            if gate is not None:
+                chose = f" [r={gate['ratio']:g} w={gate['weight']:g}]" if gate["augmented"] else " [fell back]"
+            scores.append(f"{name} {100 * r['metrics']['uar']:.2f}{chose}")
+        frac = f" {100 * f:g}% rows" if len(fractions) > 1 or f < 1 else ""
+        lines.append(f"fold {job['fold']}{seed}{frac}: UAR % {', '.join(scores)} ({job['seconds']:.1f} s)")
+    for w in job.get("weak_generators") or []:
+        if w["augmented"]:
+            lines.append(
+                f"warning: fold {w['fold']}: {w['method']} augmented with a weak generator: "
+                + "; ".join(w["warnings"])
+            )
+    return lines
 
 
 def tsne_embedding(view: Any, aug: Any, rows: int, seed: int) -> dict[str, Any]:

@@ -64,6 +64,17 @@ def augment_cmd(
         default(ClassifierConfig, "max_epochs"), "--clf-epochs", help="Classifier epochs (upper bound)."
     ),
     tsne: bool = typer.Option(default(A, "tsne"), "--tsne/--no-tsne", help="Compute the t-SNE figure."),
+    train_fraction: str = typer.Option(
+        default(A, "train_fractions"),
+        "--train-fraction",
+        help="Low-resource protocol: shares of each training speaker's rows per class, e.g. 0.1,0.25,0.5,1.",
+    ),
+    gate: bool = typer.Option(
+        default(A, "gate_all"), "--gate/--no-gate", help="Also score every method validation-gated (NAME-gated)."
+    ),
+    reference: bool = typer.Option(
+        default(A, "reference"), "--reference/--no-reference", help="The logistic-regression reference row."
+    ),
     run_dir: Path | None = typer.Option(
         None,
         "--run-dir",
@@ -81,7 +92,9 @@ def augment_cmd(
 
         opts = given(ctx, methods=methods, ratio=ratio, ratios=ratios, balance=balance, multimodal=multimodal)
         opts |= given(ctx, mm_hidden=mm_hidden, ablation=ablation, seeds=seeds, seed=seed, threads=threads)
-        opts |= given(ctx, tsne=tsne)
+        opts |= given(ctx, tsne=tsne, reference=reference)
+        renamed_ = {"train_fraction": "train_fractions", "gate": "gate_all"}
+        opts |= {renamed_[k]: v for k, v in given(ctx, train_fraction=train_fraction, gate=gate).items()}
         if compare and "methods" not in opts:
             opts["methods"] = METHODS
         if fold:
@@ -119,11 +132,20 @@ def _print_summary(result: Any, balance: bool) -> None:
             before = ", ".join(f"{n}={v}" for n, v in zip(names, c["before"], strict=False))
             after = ", ".join(f"{n}={v}" for n, v in zip(names, c["after"], strict=False))
             typer.echo(f"  {fold}: {before} -> {after}")
-    for key, stat in (summary.get("methods") or {}).items():
+    methods = summary.get("methods") or {}
+    for key, stat in methods.items():
         u = stat["uar"]
-        p = stat.get("vs_none")
-        pt = f"  p={p['wilcoxon']['p_value']:.3g}" if p else ""
-        typer.echo(f"{key:>8}: UAR {100 * u['mean']:.2f} ± {100 * u['std']:.2f} %{pt}")
+        name = "logistic regression, same features and folds" if key == "reference" else key
+        cells = [f"{name:>12}: UAR {100 * u['mean']:.2f} ± {100 * u['std']:.2f} %"]
+        for against, label in (("vs_none", "none"), ("vs_reference", "reference")):
+            test = stat.get(against)
+            if test:
+                d, p = test["bootstrap"]["mean_diff"], test["wilcoxon"]["p_value"]
+                cells.append(f"Δ vs {label} {100 * d:+.2f} (p={p:.3g})")
+        typer.echo("  ".join(cells))
+    if "reference" not in methods:
+        typer.echo("logistic regression, same features and folds: not computed (--no-reference)")
+    _print_fractions(summary.get("fractions") or {})
     for key, stat in (summary.get("ablation") or {}).items():
         typer.echo(f"ablation {key}: UAR {100 * stat['uar']['mean']:.2f} ± {100 * stat['uar']['std']:.2f} %")
     gan = result.summary.get("gan_run")
@@ -133,3 +155,19 @@ def _print_summary(result: Any, balance: bool) -> None:
     state = "reused" if result.reused else "wrote"
     typer.echo(f"{state} augment run {result.run_dir} (key {result.key[:12]})")
     typer.echo(f"results: {result.run_dir / 'results.json'}\nreport: {result.run_dir / 'report.md'}")
+
+
+def _print_fractions(fractions: dict[str, Any]) -> None:
+    """The low-resource Δ table: Δ UAR vs none per fraction, Holm-corrected p, paired units."""
+    if len(fractions) < 2:
+        return
+    typer.echo("low-resource protocol: Δ UAR vs none (points; Holm p; n = folds × seeds)")
+    for f in sorted(fractions, key=float):
+        cells = []
+        for v, row in fractions[f].items():
+            d = row.get("vs_none")
+            if v in ("none", "reference") or not d:
+                cells.append(f"{v} {100 * row['uar']['mean']:.2f}")
+            else:
+                cells.append(f"{v} {100 * d['delta']:+.2f} (p {d.get('p_holm', d['p']):.3g}, n {d['n_units']})")
+        typer.echo(f"  {100 * float(f):g} % rows: " + ", ".join(cells))

@@ -57,6 +57,13 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     for title, name, draw in PLOTS:
         if draw(results, out / name):
             plots[title] = name
+    from misgan.report import plots as plot_module
+
+    # the low-resource learning curve (helper F's plot), drawn when the run has several training fractions
+    curve = getattr(plot_module, "plot_learning_curve", None)
+    fractions = {float(r.get("fraction", 1.0)) for r in results.get("runs") or []}
+    if curve is not None and len(fractions) > 1 and curve(results, out / "learning_curve.png"):
+        plots["Learning curve: UAR against the share of training rows"] = "learning_curve.png"
     path = out / "report.md"
     atomic_write(path, render_markdown(results, plots))
     return path

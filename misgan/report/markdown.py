@@ -38,7 +38,7 @@ def gan_settings(results: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
-    from misgan.augmentation.results import ABLATION_TITLES, METHOD_TITLES
+    from misgan.augmentation.results import ABLATION_TITLES, METHOD_TITLES, method_title
     from misgan.metrics import fold_scores, summarise
 
     summary = summarise(results)  # recomputed: the report never trusts a stale summary
@@ -54,6 +54,9 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         "- scores: mean ± std over folds (percent) of the seed-averaged per-fold score; p: two-sided Wilcoxon "
         "signed-rank over folds; Δ: mean paired difference with a 95 % bootstrap CI.",
     ]
+    from misgan.augmentation.sources import report_lines
+
+    lines += report_lines(results)  # --source-cache / --text-source
     if "stage1_baseline" in summary:
         lines.append(f"- stage-1 head as stored (no fine-tuning): UAR {_pct(summary['stage1_baseline'])}")
     timing = results.get("timing") or {}
@@ -66,20 +69,33 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             "",
             "## Table II: augmentation methods (UAR, %)",
             "",
-            "| Method | Without augmentation | With augmentation | WA | macro-F1 | Δ UAR [95 % CI] | p |",
-            "|---|---|---|---|---|---|---|",
+            "| Method | Without augmentation | With augmentation | WA | macro-F1 | Δ UAR vs none [95 % CI] | p "
+            "| Δ UAR vs reference [95 % CI] | p |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for key, stat in methods.items():
-            if key == "none":
+            if key in ("none", "reference"):
                 continue
             lines.append(
-                f"| {METHOD_TITLES.get(key, key)} | {_pct(none)} | {_pct(stat)} | {_pct(stat, 'wa')} | "
-                f"{_pct(stat, 'macro_f1')} | {_ci(stat.get('vs_none'))} | {_p(stat.get('vs_none'))} |"
+                f"| {method_title(key)} | {_pct(none)} | {_pct(stat)} | {_pct(stat, 'wa')} | "
+                f"{_pct(stat, 'macro_f1')} | {_ci(stat.get('vs_none'))} | {_p(stat.get('vs_none'))} | "
+                f"{_ci(stat.get('vs_reference'))} | {_p(stat.get('vs_reference'))} |"
             )
         if none:
             lines.append(
                 f"| {METHOD_TITLES['none']} | {_pct(none)} | – | {_pct(none, 'wa')} | "
-                f"{_pct(none, 'macro_f1')} | – | – |"
+                f"{_pct(none, 'macro_f1')} | – | – | {_ci(none.get('vs_reference'))} | "
+                f"{_p(none.get('vs_reference'))} |"
+            )
+        ref = methods.get("reference")
+        if ref:
+            lines.append(
+                f"| {METHOD_TITLES['reference']} | {_pct(ref)} | – | {_pct(ref, 'wa')} | {_pct(ref, 'macro_f1')} "
+                f"| {_ci(ref.get('vs_none'))} | {_p(ref.get('vs_none'))} | – | – |"
+            )
+        else:
+            lines.append(
+                f"| {METHOD_TITLES['reference']} | not computed (config reference: false) | | | | | | | |"
             )
     if summary["ablation"]:
         lines += [
@@ -133,6 +149,9 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         ]
         for r, stat in summary["ratios"].items():
             lines.append(f"| {r} | {_pct(stat)} | {_pct(stat, 'wa')} | {_pct(stat, 'macro_f1')} |")
+    lines += low_resource_table(summary.get("fractions") or {})
+    lines += gate_table(results.get("gates") or [])
+    lines += weak_lines(results.get("weak_generators") or [])
     counts = results.get("class_counts") or {}
     if counts:
         names = results.get("label_names", [])
@@ -165,3 +184,74 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         for title, name in plots.items():
             lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def low_resource_table(fractions: dict[str, Any]) -> list[str]:
+    """The Δ table of the low-resource protocol: per variant and training fraction, Δ UAR against none
+    (Holm-corrected Wilcoxon p over folds × seeds) and the number of paired units."""
+    from misgan.augmentation.results import method_title
+
+    if not fractions:
+        return []
+    keys = sorted(fractions, key=float)
+    variants = list(dict.fromkeys(v for f in keys for v in fractions[f]))
+    lines = [
+        "",
+        "## Low-resource protocol: Δ UAR vs none (percentage points; Holm-corrected p over augmenters; n = "
+        "paired units, folds × seeds)",
+        "",
+        "| Method | " + " | ".join(f"{100 * float(f):g} % rows" for f in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for v in variants:
+        cells = []
+        for f in keys:
+            row = fractions[f].get(v)
+            if not row:
+                cells.append("–")
+            elif v in ("none", "reference") or not row.get("vs_none"):
+                cells.append(f"UAR {100 * row['uar']['mean']:.2f} (n {row['n_units']})")
+            else:
+                d = row["vs_none"]
+                p = d.get("p_holm", d["p"])
+                cells.append(f"{100 * d['delta']:+.2f} (p {p:.3g}, n {d['n_units']}, {d['worse']} worse)")
+        lines.append(f"| {method_title(v)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def gate_table(gates: list[dict[str, Any]]) -> list[str]:
+    """Per fold, seed and fraction: what the validation gate chose and the validation UARs it compared."""
+    if not gates:
+        return []
+    lines = [
+        "",
+        "## Validation-gated augmentation: per-fold decisions (validation speakers only; UAR %)",
+        "",
+        "| fold | seed | fraction | method | valid UAR none | best valid UAR (ratio, weight) | decision |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in gates:
+        best = max(g["grid"], key=lambda c: c["valid_uar"]) if g["grid"] else None
+        cand = f"{100 * best['valid_uar']:.1f} ({best['ratio']:g}, {best['weight']:g})" if best else "–"
+        what = f"augment: ratio {g['ratio']:g}, weight {g['weight']:g}" if g["augmented"] else "no augmentation"
+        lines.append(
+            f"| {g['fold']} | {g['seed']} | {g['fraction']:g} | {g['method']} | {100 * g['valid_uar_none']:.1f} "
+            f"| {cand} | {what} |"
+        )
+    kept = sum(bool(g["augmented"]) for g in gates)
+    lines += ["", f"Augmentation kept in {kept} of {len(gates)} gated fold runs."]
+    return lines
+
+
+def weak_lines(weak: list[dict[str, Any]]) -> list[str]:
+    """Folds whose generator stage 2 flagged as weak, and whether this run augmented with it."""
+    if not weak:
+        return []
+    lines = ["", "## Weak generators", ""]
+    for w in weak:
+        how = "augmented with it" if w["augmented"] else "not used for augmentation (gate fell back)"
+        lines.append(
+            f"- fold {w['fold']} seed {w['seed']} ({100 * w['fraction']:g} % rows), {w['method']}: {how}: "
+            + "; ".join(w["warnings"])
+        )
+    return lines
