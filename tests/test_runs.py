@@ -239,3 +239,18 @@ def test_default_align_run_skips_the_ablations_alpha_beta_zero_runs():
     lines.clear()
     train_gan(cache, GanConfig(**{**GAN.__dict__, "folds": (FOLDS[0],)}), echo=lines.append)
     assert lines[0] == f"using align run {full.run_dir} (key {full.key[:12]})"
+
+
+def test_a_rerun_opens_a_fresh_log_segment_and_keeps_finished_folds(tmp_path):
+    # issue 12.4 (helper E): a restarted run folder keeps its finished folds and logs into a new segment
+    from misgan.runs import StageRun
+
+    kw = {"kind": "align", "key": "e" * 64, "cache": "c.zarr", "cache_fingerprint": "f", "config": {}}
+    run = StageRun.create(tmp_path / "r", **kw)
+    run.write_fold("spk-a", {"h": np.ones((3, 2))}, {"test_speakers": ["a"]})
+    run.log.write({"event": "epoch", "fold": "spk-b", "epoch": 1})  # then the process is killed
+    again = StageRun.create(tmp_path / "r", **kw)
+    assert again.folds() == ["spk-a"] and again.has_fold("spk-a") and not again.has_fold("spk-b")
+    latest = again.log.read(-1)
+    assert [r["event"] for r in latest] == ["segment"] and latest[0]["folds_done"] == ["spk-a"]
+    assert len([r for r in again.log.read() if r["event"] == "segment"]) == 2
