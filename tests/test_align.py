@@ -188,3 +188,113 @@ def test_cli_same_seed_gives_identical_h(tmp_path):
     np.testing.assert_array_equal(h[0], h[1])
     res = runner.invoke(app, ["align", "--cache", str(tmp_path / "missing.zarr")])
     assert res.exit_code == 2 and "missing.zarr" in res.output
+
+
+# ---- full batch (the default) ------------------------------------------------------------------------------
+
+SPK = np.repeat(np.arange(8), N // 8).astype(str)
+FAST = {"h_dim": 8, "shared_dim": 4, "text_head_epochs": 5, "reference": False}
+
+
+def test_full_batch_default_is_pca_plus_sklearn_logistic_regression():
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    audio, text, y, fold = synthetic()
+    cfg = AlignConfig(**FAST)
+    r = train_fold(audio, text, y, fold, cfg, progress=False, groups=SPK)
+    tr = fold.train_all
+    x = (audio - audio[tr].mean(0)) / audio[tr].std(0)
+    ref_h = PCA(8).fit(x[tr]).transform(x)
+    np.testing.assert_allclose(np.abs(r.h), np.abs(ref_h), atol=2e-3)  # principal axes up to sign
+    # C: inner GroupKFold over the training speakers only, scored by UAR
+    splits = list(GroupKFold(n_splits=4).split(tr, groups=SPK[tr]))
+    h = r.h.astype(np.float64)
+    scores = {}
+    for c in cfg.c_grid:
+        per = []
+        for a, b in splits:
+            m = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, tol=1e-4).fit(h[tr][a], y[tr][a])
+            per.append(balanced_accuracy_score(y[tr][b], m.predict(h[tr][b])))
+        scores[c] = np.mean(per)
+    assert r.selection["c"] == max(scores, key=lambda c: (round(scores[c], 12), -c))
+    m = LogisticRegression(C=r.selection["c"], class_weight="balanced", max_iter=5000, tol=1e-8).fit(h[tr], y[tr])
+    pred = (r.h @ r.heads["W_y"].T + r.heads["b_y"]).argmax(1)
+    assert (pred[fold.test] == m.predict(h[fold.test])).mean() >= 0.97
+    np.testing.assert_allclose(recompute_h(r.extras, audio, cfg), r.h, atol=1e-4)
+    # the test speaker changes nothing that is learned
+    changed = audio.copy()
+    changed[fold.test] *= 100.0
+    r2 = train_fold(changed, text, y, fold, cfg, progress=False, groups=SPK)
+    np.testing.assert_array_equal(r.heads["W_y"], r2.heads["W_y"])
+    assert r.selection == r2.selection
+
+
+def test_identity_adapter_head_is_the_reference():
+    from misgan.reference import lr_reference
+
+    audio, text, y, fold = synthetic(1)
+    cfg = AlignConfig(**{**FAST, "reference": True}, adapter="identity", alpha=0, beta=0, text_head="lstsq")
+    r = train_fold(audio, text, y, fold, cfg, progress=False, groups=SPK)
+    assert r.h.shape == audio.shape
+    ref = lr_reference(audio, y, fold, groups=SPK, grid=cfg.c_grid)
+    assert r.reference["uar"] == pytest.approx(ref["uar"])
+    assert r.baseline["uar"] >= ref["uar"] - 0.02
+
+
+def test_full_batch_same_seed_same_result():
+    audio, text, y, fold = synthetic()
+    a = train_fold(audio, text, y, fold, AlignConfig(**FAST), progress=False, groups=SPK)
+    b = train_fold(audio, text, y, fold, AlignConfig(**FAST), progress=False, groups=SPK)
+    np.testing.assert_array_equal(a.h, b.h)
+    for k in ("W_y", "b_y", "W_t", "b_t"):
+        np.testing.assert_array_equal(a.heads[k], b.heads[k])
+
+
+def test_learned_adapter_full_batch_keeps_the_alignment_terms():
+    audio, text, y, fold = synthetic()
+    base = {**FAST, "adapter": "learned", "c_grid": (1.0,), "lbfgs_iter": 40}
+    aligned = train_fold(audio, text, y, fold, AlignConfig(**base), progress=False, groups=SPK)
+    plain = train_fold(audio, text, y, fold, AlignConfig(**base, alpha=0, beta=0), progress=False, groups=SPK)
+    assert aligned.h.shape == (N, 8) and aligned.heads["W_t"].shape == (DT, 8)
+    assert not np.allclose(aligned.h, plain.h)  # eq. 5 and 6 shape h
+    assert aligned.baseline["uar"] > 0.6 and plain.baseline["uar"] > 0.6
+    np.testing.assert_allclose(recompute_h(aligned.extras, audio, AlignConfig(**base)), aligned.h, atol=1e-4)
+
+
+def test_paper_configuration_is_named():
+    p = AlignConfig.paper()
+    assert (p.adapter, p.optimizer, p.h_dim, p.alpha, p.beta, p.lr, p.batch_size) == (
+        "learned",
+        "adam",
+        256,
+        1.0,
+        1.0,
+        1e-4,
+        64,
+    )
+    assert not p.class_weights and AlignConfig().adapter == "pca" and AlignConfig().optimizer == "lbfgs"
+    with pytest.raises(ConfigError, match="adam"):
+        AlignConfig(optimizer="adam")  # the paper loop trains the learned adapter only
+
+
+def test_audio_only_stage1(tmp_path):
+    from store_fixtures import make_feature_store
+
+    from misgan.alignment.run import format_summary
+
+    audio, _, y, fold = synthetic()
+    r = train_fold(audio, None, y, fold, AlignConfig(**FAST), progress=False, groups=SPK)
+    assert "W_t" not in r.heads and r.retrieval == {} and r.baseline["uar"] > 0.6
+    store = make_feature_store(tmp_path / "a.zarr", n_speakers=4, per_class=6, dt=0)
+    assert "text" not in store.dims
+    lines: list[str] = []
+    result = align(store, AlignConfig(h_dim=8, text_head_epochs=5), tmp_path / "run", echo=lines.append)
+    assert sum("α = β = 0" in line for line in lines) == 1
+    arrays, attrs = load_fold(result.run_dir, "spk-spk00")
+    assert "W_t" not in arrays and attrs["text_space"] is None
+    text = format_summary(result.summary)
+    assert "retrieval" not in text and "logistic regression, same features and folds" in text
+    ref = [load_fold(result.run_dir, f"spk-spk{i:02d}")[1]["reference"]["uar"] for i in range(4)]
+    assert result.summary["mean_std"]["reference_uar"]["mean"] == pytest.approx(np.mean(ref))
