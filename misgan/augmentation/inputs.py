@@ -45,14 +45,39 @@ def select_folds(run: StageRun, wanted: tuple[str, ...] | list[str]) -> list[str
     return folds
 
 
+def audio_only(store: Any, config: Any, echo: Echo) -> tuple[np.ndarray, Any]:
+    """(the cache's text features, the config stage 3 runs with). A cache without text (audio-only corpora)
+    gives a (N, 0) text matrix and a generator G(z, c) without L_It (gan use_text False, text_mode "none"),
+    said once; multimodal classifiers and the text ablations need text and are refused."""
+    if "text" in store.dims:
+        return store.read("text"), config
+    from misgan.config import replace
+
+    asked = [flag for flag in ("multimodal", "ablation") if getattr(config, flag, False)]
+    if asked:
+        raise AugmentError(
+            f"{store.path}: an audio-only cache (no text features); --{asked[0]} needs text. Run stage 3 unimodal"
+        )
+    if getattr(config, "text_source", ""):
+        raise AugmentError(
+            f"{store.path}: an audio-only cache; --text-source needs a generator conditioned on text"
+        )
+    echo(f"{store.path}: audio-only cache: unimodal stage 3, generator G(z, c) without L_It (use_text False)")
+    gan = replace(config.gan, use_text=False, text_mode="none")
+    return np.zeros((store.n_rows, 0), np.float32), replace(config, gan=gan)
+
+
 def load_fold(run: StageRun, name: str, text: np.ndarray, y: np.ndarray, n_classes: int) -> FoldData:
-    """One stage-1 fold of `run` over the cache's text and labels."""
+    """One stage-1 fold of `run` over the cache's text and labels (text (N, 0) for an audio-only cache,
+    whose stage-1 folds hold no text head: W_t is then (0, Dh))."""
     from misgan.alignment.run import load_fold as read_stage1_fold
 
     arrays, attrs = read_stage1_fold(run, name)
     h = np.asarray(arrays["h"], dtype=np.float32)
     if len(h) != len(y):
         raise AugmentError(f"{run.path}: fold {name}: h has {len(h)} rows, the cache {len(y)}")
+    if text.shape[1] == 0:
+        arrays = {"W_t": np.zeros((0, h.shape[1]), np.float32), "b_t": np.zeros(0, np.float32), **arrays}
     return FoldData(
         name=name,
         h=h,

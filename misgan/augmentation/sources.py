@@ -369,8 +369,8 @@ class Outside:
 
 
 def key_extras(config: Any) -> dict[str, Any]:
-    """What the outside information adds to a stage-3 key: the source caches' fingerprints and the text
-    source's sha256 (contents, not only paths). Empty without outside information (keys stay unchanged)."""
+    """What the outside information adds to a stage-3 key: the source and test caches' fingerprints and the
+    text source's sha256 (contents, not only paths). Empty without outside information (keys stay unchanged)."""
     from misgan.features.store import open_store
     from misgan.io import file_sha256
 
@@ -381,6 +381,9 @@ def key_extras(config: Any) -> dict[str, Any]:
             with open_store(p) as st:
                 fps.append(st.fingerprint)
         out["sources"] = ",".join(str(f) for f in fps)
+    if getattr(config, "test_cache", ""):
+        with open_store(config.test_cache) as st:
+            out["test_cache"] = st.fingerprint
     if getattr(config, "text_source", ""):
         if not Path(config.text_source).is_file():
             raise SourceError(f"text source {config.text_source}: file not found")
