@@ -41,6 +41,8 @@ _PUBLIC = {
     "open_store": "misgan.features.store",
     "FeatureStore": "misgan.features.store",
     "MisganError": "misgan.errors",
+    # deployment: a bundle from `misgan export`
+    "load_model": "misgan.export.predict",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -12,7 +12,7 @@ import typer
 
 from misgan import __version__
 
-_COMMAND_MODULES = ("data", "extract", "align", "gan", "augment", "pipeline")
+_COMMAND_MODULES = ("data", "extract", "align", "gan", "augment", "pipeline", "export")
 
 app = typer.Typer(
     name="misgan",

@@ -1,0 +1,136 @@
+"""`misgan export` / `misgan predict` on a tiny synthetic corpus with the offline encoders (eGeMAPS + MiniLM)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import misgan
+from misgan.export.bundle import ExportError, export_model
+from misgan.export.predict import collect_inputs, load_model, predict_to_csv
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from misgan.data.corpora import load_corpus
+    from misgan.pipeline.synthetic import generate_corpus
+
+    w = tmp_path_factory.mktemp("export")
+    generate_corpus(w / "c", n_speakers=4, per_class=3, seed=0)
+    manifest = load_corpus("csv", w / "c" / "manifest.csv", classes="4")
+    cache = w / "x.zarr"
+    misgan.extract(manifest, cache, audio_encoder="egemaps", text_encoder="minilm", progress=False)
+    align = misgan.AlignConfig(c_grid=(0.1, 1.0), inner_folds=2, reference=False, h_dim=16)
+    misgan.align(cache, align, runs_root=w / "runs")
+    config = misgan.AugmentConfig(methods=("noise",), tsne=False, reference=False)
+    run = misgan.augment(cache, config, runs_root=w / "runs")
+    model = export_model(run.run_dir, w / "model", method="noise")
+    return {"w": w, "cache": cache, "manifest": manifest, "model": model, "run": run.run_dir}
+
+
+def test_bundle_is_json_and_safetensors_only(exported):
+    files = sorted(p.name for p in exported["model"].iterdir())
+    assert files == ["model.json", "weights.safetensors"]
+    meta = json.loads((exported["model"] / "model.json").read_text())
+    assert meta["label_names"] == ["neutral", "happy", "sad", "angry"]
+    assert meta["encoders"]["audio"]["name"] == "egemaps" and meta["encoders"]["text"]["name"] == "minilm"
+    assert meta["encoders"]["audio"]["revision"].startswith("opensmile==")  # the revision the cache recorded
+    assert meta["method"] == "noise" and meta["trained"]["synthetic_rows"] > 0
+    assert meta["trained"]["rows"] == 48 and meta["trained"]["speakers"] == 4
+    with misgan.open_store(exported["cache"]) as store:
+        assert meta["fingerprints"]["cache"] == store.fingerprint
+
+
+def test_predict_matches_the_in_memory_model(exported):
+    """Files -> encoders -> bundle == the cache's features through a numpy re-implementation of the bundle."""
+    from safetensors.numpy import load_file
+
+    model = load_model(exported["model"])
+    rows = [0, 7, 19, 30, 47]
+    paths = [str(exported["w"] / "c" / p) for p in exported["manifest"]["path"].iloc[rows]]
+    got = model.predict(paths)
+    assert list(got.columns) == ["path", "label", *[f"p_{n}" for n in model.label_names], "error"]
+    probs = got[[f"p_{n}" for n in model.label_names]].to_numpy(float)
+    with misgan.open_store(exported["cache"]) as store:
+        audio = store.read("audio")[rows]
+    wts = load_file(str(exported["model"] / "weights.safetensors"))
+    x = (audio - wts["stage1.audio_mean"]) / wts["stage1.audio_std"]
+    h = x.astype(np.float64) @ wts["stage1.adapter.basis"]  # the default pca adapter
+    logits = h @ wts["clf.audio.model.0.weight"].T + wts["clf.audio.model.0.bias"]
+    ref = np.exp(logits - logits.max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, ref, atol=2e-4)
+    assert list(got["label"]) == [model.label_names[i] for i in ref.argmax(1)]
+    assert (got["error"] == "").all()
+
+
+def test_predict_resumes_and_skips_done_rows(exported, tmp_path, monkeypatch):
+    model = load_model(exported["model"])
+    paths = [str(exported["w"] / "c" / p) for p in exported["manifest"]["path"].iloc[:5]]
+    out = tmp_path / "out.csv"
+    first = predict_to_csv(model, paths[:3], None, out, chunk=2)
+    assert len(first) == 3
+    with out.open("a") as fh:
+        fh.write(paths[3] + ",hap")  # a run killed mid-line
+    seen: list[str] = []
+    real = type(model).predict
+
+    def counting(self, ps, texts=None, **kw):
+        seen.extend(ps)
+        return real(self, ps, texts, **kw)
+
+    monkeypatch.setattr(type(model), "predict", counting)
+    done = predict_to_csv(model, paths, None, out, chunk=2)
+    assert seen == paths[3:]  # only the rows not yet complete
+    assert list(done["path"]) == paths and done["path"].is_unique
+    whole = model.predict(paths)
+    np.testing.assert_allclose(done["p_happy"].astype(float), whole["p_happy"], rtol=1e-6)
+
+
+def test_refuses_a_bundle_whose_encoder_is_missing_or_moved(exported, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(exported["model"], bad)
+    meta = json.loads((bad / "model.json").read_text())
+    meta["encoders"]["audio"]["revision"] = "opensmile==0.0.1"
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ExportError, match=r"audio encoder 'egemaps'.*loaded revision opensmile==.*differs"):
+        load_model(bad).check_encoders()
+    meta["encoders"]["audio"].update(
+        name="/no/such/model", model_id="/no/such/model", backend="hf", pooling="mean"
+    )
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ExportError, match=r"/no/such/model.*is not available here"):
+        load_model(bad).check_encoders()
+    from misgan.cli import app
+
+    wav = exported["w"] / "c" / exported["manifest"]["path"].iloc[0]
+    result = CliRunner().invoke(app, ["predict", "--model", str(bad), str(wav)])
+    assert result.exit_code == 2 and "is not available here" in result.output
+
+
+def test_cli_export_and_predict_on_a_list_with_transcripts(exported, tmp_path):
+    from misgan.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["export", str(exported["run"]), "-o", str(tmp_path / "m"), "--method", "none"])
+    assert res.exit_code == 0, res.output
+    lst = tmp_path / "list.csv"
+    m = exported["manifest"].iloc[:5]
+    pd.DataFrame({"path": [str(exported["w"] / "c" / p) for p in m["path"]], "text": m["text"]}).to_csv(
+        lst, index=False
+    )
+    assert collect_inputs(lst)[1] == list(m["text"])
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "m"), str(lst), "-o", str(tmp_path / "o.csv")])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "o.csv")
+    p = out[[c for c in out.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    assert set(out["label"]) <= {"neutral", "happy", "sad", "angry"}
+    res = runner.invoke(app, ["export", str(tmp_path), "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "run.json" in res.output
