@@ -75,6 +75,11 @@ def augment_cmd(
     reference: bool = typer.Option(
         default(A, "reference"), "--reference/--no-reference", help="The logistic-regression reference row."
     ),
+    source_cache: list[str] | None = typer.Option(
+        None, "--source-cache", help="Also train ours' generator on this cache (same encoders; repeatable)."
+    ),
+    text_source: str = typer.Option("", "--text-source", help="CSV of text + emotion|label: sentences for ours."),
+    test_cache: str = typer.Option("", "--test-cache", help="Cross-corpus: score on this cache (same encoders)."),
     run_dir: Path | None = typer.Option(
         None,
         "--run-dir",
@@ -99,6 +104,9 @@ def augment_cmd(
             opts["methods"] = METHODS
         if fold:
             opts["folds"] = tuple(fold)
+        if source_cache:
+            opts["source_caches"] = tuple(source_cache)
+        opts |= {k: v for k, v in {"text_source": text_source, "test_cache": test_cache}.items() if v}
         renamed = {"epochs": "gan.epochs", "gan_patience": "gan.patience", "clf_epochs": "classifier.max_epochs"}
         given_ = given(ctx, epochs=epochs, gan_patience=gan_patience, clf_epochs=clf_epochs)
         opts |= {renamed[k]: v for k, v in given_.items()}
