@@ -364,6 +364,8 @@ def test_cli_trains_one_generator_per_fold_and_samples(tmp_path):
     assert {"mi_bits", "consistency", "fd", "auc_train", "tstr_uar", "knn_precision"} <= set(evaluated[0])
     summary = json.loads((run / "summary.json").read_text())
     assert (run / "config.yaml").exists() and [f["fold"] for f in summary["folds"]] == ["f0", "f1"]
+    # issue 12.5: the weak-generator warnings (a list, possibly empty) reach every fold's summary record
+    assert all(isinstance(f["warnings"], list) for f in summary["folds"])
     assert "gan f0: consistency" in res.output
 
     out = tmp_path / "syn.zarr"
