@@ -71,7 +71,8 @@ def test_tstr_selector_rejects_overshoot_and_off_manifold_epochs():
 
 
 def test_on_manifold_generator_starts_conditioned_and_stays_in_the_subspace():
-    from misgan.gan.models import Generator, generate, init_on_manifold, principal_basis
+    from misgan.gan.initialise import init_on_manifold, principal_basis
+    from misgan.gan.models import Generator, generate
 
     h, y, t, _heads, basis = clusters()
     ht = torch.from_numpy(h)

@@ -44,7 +44,7 @@ class GanConfig:
     collapse_std: float = 0.02  # an epoch whose generated/real std ratio is below this counts as collapsed
     collapse_epochs: int = 20  # consecutive collapsed (or D-saturated) epochs that stop the run
     manifold: bool = False  # G generates coefficients in the top-k PCA basis of the training h (+ mean); class
-    # columns start at the class means, text columns at a ridge fit of h on t (models.init_on_manifold)
+    # columns start at the class means, text columns at a ridge fit of h on t (initialise.init_on_manifold)
     manifold_variance: float = 0.99  # k = fewest principal components covering this share of the variance
     manifold_rank: int = 0  # k itself when > 0 (capped at the data's rank)
     text_ridge: float = 1.0  # ridge strength (relative to the mean eigenvalue of t'T) of the text-column init

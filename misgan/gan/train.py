@@ -145,13 +145,8 @@ def fit_gan(
     import torch
     import torch.nn.functional as F
 
-    from misgan.gan.models import (
-        Discriminator,
-        FrozenHeads,
-        init_on_manifold,
-        init_output_from_data,
-        principal_basis,
-    )
+    from misgan.gan.initialise import init_on_manifold, init_output_from_data, principal_basis
+    from misgan.gan.models import Discriminator, FrozenHeads
     from misgan.runtime import seed_everything
 
     h_train = np.asarray(h_train, np.float32)
