@@ -111,7 +111,7 @@ def run_once(args: argparse.Namespace, threads: int) -> dict[str, float]:
         "train_s": train_s,
         "eval_s": eval_s,
         "wall": wall,
-        "default_epochs": config.epochs,
+        "default_epochs": preset().epochs,
         "consistency": result.metrics["consistency"],
         "relative_consistency": result.metrics.get("relative_consistency", float("nan")),
         "auc_train": result.metrics.get("auc_train", float("nan")),
