@@ -48,6 +48,18 @@ def barrier() -> None:
         tdist.barrier()
 
 
+def share(obj: T) -> T:
+    """Rank 0's `obj` on every rank (e.g. the run folder rank 0 created); `obj` itself outside torchrun."""
+    if dist()[1] <= 1:
+        return obj
+    import torch.distributed as tdist
+
+    init_dist()
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def map_folds(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -98,7 +110,8 @@ def _run_local(
     out: dict[int, R] = {}
     # loky caps BLAS/OpenMP threads in its workers with inner_max_num_threads; _in_worker sets torch's
     with parallel_config(backend="loky", inner_max_num_threads=threads):
-        tasks = (delayed(_in_worker)(fn, i, item, threads) for i, item in enumerate(items))
+        cwd = os.getcwd()  # loky reuses workers started elsewhere: relative paths must mean the same here
+        tasks = (delayed(_in_worker)(fn, i, item, threads, cwd) for i, item in enumerate(items))
         for i, result in Parallel(n_jobs=min(jobs, len(items)), return_as="generator_unordered")(tasks):
             out[i] = result
             if on_result is not None:
@@ -106,8 +119,9 @@ def _run_local(
     return [out[i] for i in range(len(items))]
 
 
-def _in_worker(fn: Callable[[T], R], i: int, item: T, threads: int) -> tuple[int, R]:
+def _in_worker(fn: Callable[[T], R], i: int, item: T, threads: int, cwd: str) -> tuple[int, R]:
     from misgan.runtime import apply_threads
 
+    os.chdir(cwd)
     apply_threads(threads)
     return i, fn(item)

@@ -62,8 +62,10 @@ def finetune(
     manifest's relative audio paths start from; `runs_root`: where keyed run folders live."""
     from misgan.data.manifest import manifest_sha256, read_manifest
     from misgan.features.encoders import EncoderSpec
+    from misgan.features.store import require_audio
 
     with open_cache(cache) as store:
+        require_audio(store, "`misgan align --finetune`")  # a feature-only import has no audio (issue 14.9)
         encoders = store.attrs.get("encoders") or {}
         if not encoders.get("audio"):
             raise MisganError(f"{store.path}: the cache records no audio encoder spec; fine-tuning needs one")
@@ -101,6 +103,7 @@ def finetune(
             return result
 
         run_config = {"align": config, "finetune": ft}
+        # one fold at a time: an encoder fine-tune uses the whole device (and its clip reader stays here)
         return run_stage1(
-            store, config, run_config, train, run_dir, echo=echo, mode="finetune", runs_root=runs_root
+            store, config, run_config, train, run_dir, echo=echo, mode="finetune", runs_root=runs_root, jobs=1
         )

@@ -75,6 +75,7 @@ def train_fold_fullbatch(
         c, inner = _choose(softmax_scorer(h[rows], y[rows], n_classes, **kw), g, config)
         w, b = fit_softmax(h[rows], y[rows], n_classes, c, **kw)
         h_t = torch.from_numpy(h).float()
+        torch.manual_seed(config.seed)  # the heads' initial weights: the same in any process (--jobs)
         heads = make_heads(h.shape[1], n_classes, 1 if text is None else text.shape[1], config.shared_dim)
         with torch.no_grad():
             heads["head_y"].weight.copy_(torch.from_numpy(w).float())

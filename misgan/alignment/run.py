@@ -26,8 +26,9 @@ from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
+from misgan.parallel import barrier, dist, is_main, map_folds, share
 from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, find_runs, run_key
-from misgan.runtime import thread_limit
+from misgan.runtime import resolve_threads, thread_limit
 
 # the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*
 FOLD_ARRAYS = ("h", "W_y", "b_y", "W_t", "b_t", "train_idx", "valid_idx", "test_idx")
@@ -48,19 +49,24 @@ def align(
     or `runs_root/<cache stem>/align-<key>`."""
     config = config or AlignConfig()
     with open_cache(cache) as store:
-        if "text" not in store.dims:
-            have = list(store.dims)
-            raise MisganError(f"{store.path}: stage 1 needs text features; this cache holds only {have}")
-        data: dict[str, np.ndarray] = {}
+        has_text = "text" in store.dims
+        if not has_text:  # audio only: stage 1 is L_SER alone (adapter.train_fold), said once here
+            say(echo, f"{store.path}: no text features; stage 1 trains without the alignment terms (α = β = 0)")
+        data: dict[str, Any] = {}
+        n_classes = len(store.label_names)
+
+        def prepare() -> None:  # read once, and only when a fold is trained (a reused run reads nothing)
+            text = store.read("text") if has_text else None
+            spk = store.meta()["speaker"].astype(str).to_numpy()
+            data.update(audio=store.read("audio"), text=text, y=store.labels, spk=spk)
 
         def train(fold: Fold, run: StageRun) -> AlignResult:
-            if not data:  # read once, and only when a fold is trained (a reused run reads nothing)
-                data.update(audio=store.read("audio"), text=store.read("text"), y=store.labels)
+            # no store in here: with --jobs this closure (and the arrays) travels to worker processes
             log = FoldLog(run, fold.name)
-            n_classes = len(store.label_names)
-            return train_fold(data["audio"], data["text"], data["y"], fold, config, n_classes, log, progress)
+            args = (data["audio"], data["text"], data["y"], fold, config, n_classes, log, progress)
+            return train_fold(*args, groups=data["spk"])
 
-        return run_stage1(store, config, config, train, run_dir, echo=echo, runs_root=runs_root)
+        return run_stage1(store, config, config, train, run_dir, echo=echo, runs_root=runs_root, prepare=prepare)
 
 
 @contextlib.contextmanager
@@ -98,9 +104,14 @@ def run_stage1(
     echo: Echo | None = None,
     mode: str = "adapter",
     runs_root: str | Path = RUNS_ROOT,
+    prepare: Callable[[], None] | None = None,
+    jobs: int | None = None,
 ) -> RunResult:
     """The fold loop shared by adapter mode and fine-tuning: key, reuse, per-fold resume, completion.
-    `run_config` is what the key and the fold attrs record (the AlignConfig, or align + finetune)."""
+    `run_config` is what the key and the fold attrs record (the AlignConfig, or align + finetune).
+    `prepare()` runs once before the first fold is trained (never for a reused run). Folds run through
+    `map_folds` with `jobs` (default `config.jobs`) processes, or split across torchrun ranks; each
+    finished fold is written at once, so an interrupted run resumes with the folds it lacks."""
     from misgan.data.folds import make_folds, select_folds
 
     meta = store.meta()
@@ -109,34 +120,53 @@ def run_stage1(
     todo = select_folds(every, list(config.folds), str(store.path))
     upstream = _upstream(config)
     key = align_key(store.fingerprint, config, run_config)
-    run = begin_run(
-        store.path,
-        "align",
-        key,
-        run_dir,
-        cache_fingerprint=store.fingerprint,
-        config=run_config,
-        upstream=upstream,
-        seed=config.seed,
-        threads=config.threads,
-        echo=echo,
-        total=len(every),
-        root=runs_root,
-    )
+    jobs = max(1, config.jobs if jobs is None else jobs)
+    threads = resolve_threads(config.threads, jobs)
+    # under torchrun rank 0 creates (or finds) the run folder and holds its writer lock; the other
+    # ranks write their folds into it
+    if is_main():
+        run = begin_run(
+            store.path,
+            "align",
+            key,
+            run_dir,
+            cache_fingerprint=store.fingerprint,
+            config=run_config,
+            upstream=upstream,
+            seed=config.seed,
+            threads=threads,
+            echo=echo,
+            total=len(every),
+            root=runs_root,
+        )
+    run_path = share(str(run.path) if is_main() else None)
+    if not is_main():
+        run = StageRun.open(run_path)
     if run.complete:
         return run.result(reused=True)
     spk = meta["speaker"].astype(str).to_numpy()
-    with thread_limit(config.threads):
-        for fold in todo:
-            if run.has_fold(fold.name):
-                continue  # finished before an interruption
-            t0 = time.perf_counter()
-            result = train(fold, run)
-            arrays, attrs = fold_record(result, fold, run_config, spk, protocol, mode, key)
-            run.write_fold(fold.name, arrays, attrs)
-            seconds = time.perf_counter() - t0
-            run.log.write({"fold": fold.name, "event": "fold_done", **_scores(attrs), "seconds": seconds})
-            say(echo, f"align {fold.name}: UAR {100 * result.baseline['uar']:.1f}%  ({seconds:.1f} s)")
+    pending = [f for f in todo if not run.has_fold(f.name)]  # the others finished before an interruption
+
+    def one(fold: Fold) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
+        t0 = time.perf_counter()
+        result = train(fold, run)
+        arrays, attrs = fold_record(result, fold, run_config, spk, protocol, mode, key)
+        return arrays, attrs, time.perf_counter() - t0
+
+    def done(fold: Fold, out: tuple[dict[str, np.ndarray], dict[str, Any], float]) -> None:
+        arrays, attrs, seconds = out
+        run.write_fold(fold.name, arrays, attrs)
+        run.log.write({"fold": fold.name, "event": "fold_done", **_scores(attrs), "seconds": seconds})
+        say(echo, f"align {fold.name}: UAR {100 * attrs['baseline']['uar']:.1f}%  ({seconds:.1f} s)")
+
+    if pending:
+        with thread_limit(threads):
+            if prepare is not None:
+                prepare()
+            map_folds(one, pending, jobs, threads_per_job=threads, on_result=done)
+    barrier()  # every rank's folds are written before rank 0 concludes
+    if not is_main():
+        return RunResult(run.kind, run.key, run.path, {"complete": False, "rank": dist()[0]}, reused=False)
     return conclude(run, [f.name for f in every], {"protocol": protocol, "cache": str(store.path), "mode": mode})
 
 
@@ -158,7 +188,10 @@ def fold_record(
         "baseline": {k: result.baseline[k] for k in ("uar", "wa", "macro_f1", "confusion")},
         "retrieval": result.retrieval,
         "best_epoch": result.best_epoch,
-        "text_space": "raw",  # W_t·h + b_t predicts store.read("text") as stored
+        # W_t·h + b_t predicts store.read("text") as stored; None: audio-only cache, no W_t
+        "text_space": "raw" if "W_t" in result.heads else None,
+        "selection": getattr(result, "selection", {}),  # full batch: chosen C, inner-CV UAR per C
+        "reference": getattr(result, "reference", {}),  # logistic regression on the raw audio features
         "fingerprint": fingerprint({"align_key": key, "fold": fold.name, **rows}),
     }
     return arrays, attrs
@@ -182,7 +215,8 @@ def load_fold(run: StageRun | str | Path, fold: str) -> tuple[dict[str, np.ndarr
     if run.kind != "align":
         raise RunError(f"{run.path}: a {run.kind} run, not a stage-1 (align) run")
     arrays, attrs = run.read_fold(fold)
-    missing = [k for k in FOLD_ARRAYS if k not in arrays]
+    optional = ("W_t", "b_t") if attrs.get("text_space", "raw") is None else ()  # audio-only cache
+    missing = [k for k in FOLD_ARRAYS if k not in arrays and k not in optional]
     if missing:
         raise RunError(f"{run.fold_dir(fold)}: fold {fold} lacks {', '.join(missing)}; re-run `misgan align`")
     return arrays, attrs
@@ -267,6 +301,8 @@ def _scores(attrs: dict[str, Any]) -> dict[str, Any]:
     base = attrs.get("baseline") or {}
     scores = {k: float(base[k]) for k in ("uar", "wa", "macro_f1") if k in base}
     scores.update({k: float(v) for k, v in (attrs.get("retrieval") or {}).items() if v is not None})
+    ref = attrs.get("reference") or {}
+    scores.update({f"reference_{k}": float(ref[k]) for k in ("uar", "wa", "macro_f1") if k in ref})
     return {**scores, "best_epoch": attrs.get("best_epoch")}
 
 
@@ -288,6 +324,15 @@ def format_summary(summary: dict[str, Any]) -> str:
     s = summary["mean_std"]
     lines = [f"{head}, W_y on h, test speakers, %:"]
     lines += [f"  {k:<9} {100 * s[k]['mean']:.1f} ± {100 * s[k]['std']:.1f}" for k in ("uar", "wa", "macro_f1")]
+    if "reference_uar" in s:  # misgan.reference, scored on the same folds in the same run
+        ref = s["reference_uar"]
+        delta = 100 * (s["uar"]["mean"] - ref["mean"])
+        lines.append(
+            f"  logistic regression, same features and folds: UAR {100 * ref['mean']:.1f} ± {100 * ref['std']:.1f}"
+            f"  (W_y {delta:+.1f})"
+        )
+    if not any(k.startswith(("wt_", "shared_")) for k in s):
+        return "\n".join(lines)  # audio-only cache: no text head, nothing to retrieve
     lines.append("  text -> audio retrieval, top-1 % (chance):")
     for space in ("wt", "shared"):
         for kind in ("text", "exact"):

@@ -63,7 +63,13 @@ def align(
     ),
     seed: int = typer.Option(default(A, "seed"), "--seed", help="One seed for folds, initialisation and batches."),
     threads: int = typer.Option(
-        default(A, "threads"), "--threads", min=0, help="torch CPU threads, 0 = torch's default."
+        default(A, "threads"),
+        "--threads",
+        min=0,
+        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
+    ),
+    jobs: int = typer.Option(
+        default(A, "jobs"), "--jobs", min=1, help="Folds trained in parallel processes (1 = serial)."
     ),
     finetune: bool = typer.Option(False, "--finetune", help="Fine-tune the HF audio encoder on raw audio."),
     manifest: Path | None = typer.Option(None, "--manifest", help="--finetune: manifest CSV with audio paths."),
@@ -87,6 +93,7 @@ def align(
         opts = given(ctx, protocol=protocol, fold_file=fold_file, k=k, alpha=alpha, beta=beta, tau=tau)
         opts |= given(ctx, symmetric=symmetric, h_dim=h_dim, hidden=hidden, dropout=dropout, seed=seed)
         opts |= given(ctx, weight_decay=weight_decay, patience=patience, monitor=monitor, threads=threads)
+        opts |= given(ctx, jobs=jobs)
         opts |= given(ctx, class_weights=class_weights, text_head=text_head)
         if fold:
             opts["folds"] = tuple(fold)

@@ -49,7 +49,13 @@ def gan(
     text_mode: str = typer.Option(default(G, "text_mode"), "--text-mode", help="Training text: paired or class."),
     seed: int = typer.Option(default(G, "seed"), "--seed", help="Seed of G, D, the noise and the batches."),
     threads: int = typer.Option(
-        default(G, "threads"), "--threads", min=0, help="torch/BLAS threads, 0 = default."
+        default(G, "threads"),
+        "--threads",
+        min=0,
+        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
+    ),
+    jobs: int = typer.Option(
+        default(G, "jobs"), "--jobs", min=1, help="Folds trained in parallel processes (1 = serial)."
     ),
     run_dir: Path | None = typer.Option(
         None, "--run-dir", help="Run folder; default: runs/<cache name>/gan-<key> (reused when the key matches)."
@@ -76,7 +82,7 @@ def gan(
 
         opts = given(ctx, epochs=epochs, noise_dim=noise_dim, arch=arch, batch_size=batch_size, lr=lr)
         opts |= given(ctx, patience=patience, lambda_y=lambda_y, lambda_t=lambda_t, text_mode=text_mode)
-        opts |= given(ctx, seed=seed, threads=threads, mixup=mixup)
+        opts |= given(ctx, seed=seed, threads=threads, mixup=mixup, jobs=jobs)
         if given(ctx, mi=mi):
             opts["use_mi"] = mi
         if given(ctx, text=text):

@@ -26,7 +26,10 @@ def run_command(
         RunSection.seed, "--seed", help="run.seed: the seed of every step whose section sets none."
     ),
     threads: int = typer.Option(
-        RunSection.threads, "--threads", min=0, help="run.threads: torch CPU threads, 0 = torch's default."
+        RunSection.threads, "--threads", min=0, help="run.threads: torch/BLAS threads, 0 = the thread policy."
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", min=1, help="align.jobs, gan.jobs, augment.jobs: folds in parallel processes."
     ),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bars; default: on a TTY."
@@ -38,6 +41,8 @@ def run_command(
         from misgan.pipeline.config import load_pipeline_config
 
         options = {f"run.{k}": v for k, v in given(ctx, seed=seed, threads=threads).items()}
+        if jobs is not None:
+            options |= {f"{section}.jobs": jobs for section in ("align", "gan", "augment")}
         cfg = load_pipeline_config(config, overrides=options)
         outcome = pipeline.run(cfg, source=str(config), from_step=from_step, progress=progress, echo=typer.echo)
         typer.echo(pipeline.format_table(outcome.results))

@@ -35,7 +35,9 @@ from misgan.gan.train import (
     load_generator,
     save_generator,
 )
+from misgan.parallel import barrier, dist, is_main, map_folds, share
 from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
+from misgan.runtime import resolve_threads, thread_limit
 
 
 class LeakageError(FoldError):
@@ -113,6 +115,8 @@ def load_fold_training(store: FeatureStore, align_run: StageRun, fold: str, use_
 
     h, y, t = part(train)
     heads = {k: np.asarray(arrays[k], np.float32) for k in (*HEAD_KEYS, *TEXT_STAT_KEYS) if k in arrays}
+    if "W_t" not in heads:  # an audio-only stage 1 has no text head: an empty one (G(z, c) never uses it)
+        heads |= {"W_t": np.zeros((0, heads["W_y"].shape[1]), np.float32), "b_t": np.zeros(0, np.float32)}
     return FoldTraining(fold, h, y, t, part(valid) if len(valid) else None, heads, store.label_names, train, guard)
 
 
@@ -181,6 +185,11 @@ def train_gan(
     the run completes when every fold of a complete align run has its generator."""
     config = config or GanConfig()
     with open_cache(cache) as store:
+        if config.use_text and "text" not in store.dims:  # audio-only corpus: G(z, c) without L_It
+            from misgan.config import replace
+
+            config = replace(config, use_text=False, text_mode="none")
+            say(echo, f"{store.path}: audio-only cache: the generator is G(z, c) without L_It (use_text False)")
         up = resolve_align_run(store.path, store.fingerprint, align_run, echo, runs_root)
         names = up.folds()
         missing = [f for f in config.folds if f not in names]
@@ -190,31 +199,56 @@ def train_gan(
             )
         upstream = {"align": up.key}
         key = gan_key(store.fingerprint, config, up.key)
-        run = begin_run(
-            store.path,
-            "gan",
-            key,
-            run_dir,
-            cache_fingerprint=store.fingerprint,
-            config=config,
-            upstream=upstream,
-            seed=config.seed,
-            threads=config.threads,
-            echo=echo,
-            total=len(names),
-            root=runs_root,
-        )
+        jobs = max(1, config.jobs)
+        threads = resolve_threads(config.threads, jobs)
+        # under torchrun rank 0 creates (or finds) the run folder and holds its writer lock; the other
+        # ranks write their folds into it
+        if is_main():
+            run = begin_run(
+                store.path,
+                "gan",
+                key,
+                run_dir,
+                cache_fingerprint=store.fingerprint,
+                config=config,
+                upstream=upstream,
+                seed=config.seed,
+                threads=threads,
+                echo=echo,
+                total=len(names),
+                root=runs_root,
+            )
+        run_path = share(str(run.path) if is_main() else None)
+        if not is_main():
+            run = StageRun.open(run_path)
         if run.complete:
             return run.result(reused=True)
-        for fold in [f for f in names if not config.folds or f in config.folds]:
-            if run.has_fold(fold):
-                continue  # finished before an interruption
+        wanted = [f for f in names if not config.folds or f in config.folds]
+        pending = [f for f in wanted if not run.has_fold(f)]  # the others finished before an interruption
+        path, here = store.path, (store if jobs == 1 else None)  # worker processes open their own handle
+
+        def one(fold: str) -> tuple[dict[str, Any], float]:
             t0 = time.perf_counter()
-            summary = train_fold(store, up, fold, config, run, progress)
+            own = here or open_store(path)
+            try:
+                summary = train_fold(own, up, fold, config, run, progress)
+            finally:
+                if here is None:
+                    own.close()
+            return summary, time.perf_counter() - t0
+
+        def done(fold: str, out: tuple[dict[str, Any], float]) -> None:
+            summary, seconds = out
             run.write_fold(fold, {}, summary)
-            seconds = time.perf_counter() - t0
             run.log.write({"fold": fold, "event": "fold_done", "seconds": seconds})
             say(echo, fold_line(summary, seconds))
+
+        if pending:
+            with thread_limit(threads):
+                map_folds(one, pending, jobs, threads_per_job=threads, on_result=done)
+        barrier()  # every rank's folds are written before rank 0 concludes
+    if not is_main():
+        return RunResult(run.kind, run.key, run.path, {"complete": False, "rank": dist()[0]}, reused=False)
     return _conclude(run, up, names)
 
 

@@ -1,0 +1,161 @@
+"""Pipeline speed: CPU time of `misgan align` + `misgan gan` + `misgan augment --methods none,smote,ours` over
+RAVDESS's 24 leave-one-speaker-out folds (cached eGeMAPS, every command's defaults), next to scikit-learn's
+logistic regression over the same folds (process start included), and the IEMOCAP-sized GAN fold of
+bench/gan.py (time and quality).
+
+    python bench/pipeline.py [--cache PATH] [--workdir DIR] [--jobs N] [--folds N] [--skip-gan-fold] [--json OUT]
+
+CPU time is user + system of every subprocess (resource.getrusage(RUSAGE_CHILDREN)), so it is the work done,
+not the wall time a shared machine stretches. Each command runs in its own process from `--workdir` (its
+runs/ folder holds the stage outputs; the cache is only read). PYTHONPATH decides which misgan is measured
+(the "before" figures came from a git worktree of the earlier commit). `--folds N` runs only the first N
+folds (`--fold` on every stage) and scales the CPU and wall time to all folds: folds are independent and
+cost alike, and a shared machine may not have the hour the slow "before" pipeline needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CACHE = Path("/work/research/caches/ravdess-egemaps.zarr")
+TARGET_PIPELINE_CPU = 60.0
+TARGET_GAN_FOLD = 60.0
+
+LR_SCRIPT = """
+import sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from misgan.features.store import open_store
+
+store = open_store(sys.argv[1])
+x, y = store.read("audio"), store.labels
+spk = store.meta()["speaker"].astype(str).to_numpy()
+uars = []
+for s in sorted(set(spk)):
+    te = spk == s
+    m = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000))
+    m.fit(x[~te], y[~te])
+    uars.append(balanced_accuracy_score(y[te], m.predict(x[te])))
+print(f"LR {len(uars)} folds UAR {np.mean(uars):.4f}")
+"""
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float | str]:
+    """Run `cmd`; its CPU seconds (user + system, its whole process tree once reaped) and wall seconds."""
+    c0, t0 = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - t0, children_cpu() - c0
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+    return {"cpu_s": cpu, "wall_s": wall, "tail": proc.stdout.strip().splitlines()[-1] if proc.stdout else ""}
+
+
+def fold_names(cache: Path) -> list[str]:
+    """The leave-one-speaker-out fold names of `cache`, as `misgan align` names them."""
+    from misgan.features.store import open_store
+
+    store = open_store(cache)
+    try:
+        return [f"spk-{s}" for s in sorted(set(store.meta()["speaker"].astype(str)))]
+    finally:
+        store.close()
+
+
+def last_run(workdir: Path, kind: str) -> str:
+    runs = sorted((workdir / "runs").glob(f"*/{kind}-*"), key=lambda p: p.stat().st_mtime)
+    return str(runs[-1])
+
+
+def pipeline(cache: Path, workdir: Path, jobs: int, folds: list[str], env: dict[str, str]) -> dict[str, dict]:
+    py = [sys.executable, "-m", "misgan"]
+    extra = ["--jobs", str(jobs)] if jobs != 1 else []
+    only = [a for f in folds for a in ("--fold", f)]
+    steps = {
+        "align": lambda: [*py, "align", "--cache", str(cache), *only, *extra],
+        "gan": lambda: (
+            [*py, "gan", "--cache", str(cache), *only, *extra]
+            + (["--align-run", last_run(workdir, "align")] if folds else [])
+        ),
+        "augment": lambda: (
+            [*py, "augment", "--cache", str(cache), "--methods", "none,smote,ours", *only, *extra]
+            + (["--align-run", last_run(workdir, "align"), "--gan-run", last_run(workdir, "gan")] if folds else [])
+        ),
+    }
+    out = {}
+    for name, cmd in steps.items():
+        out[name] = timed(cmd(), workdir, env)
+        print(f"  {name:<8} {out[name]['cpu_s']:8.1f} s CPU {out[name]['wall_s']:8.1f} s wall", flush=True)
+    return out
+
+
+def gan_fold(env: dict[str, str]) -> dict[str, float | str]:
+    """bench/gan.py's IEMOCAP-sized problem, one fold at the GAN's default epochs (its own output quoted)."""
+    script = Path(__file__).with_name("gan.py")
+    cmd = [sys.executable, str(script), "--fold"]
+    c0, t0 = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    res: dict[str, float | str] = {"cpu_s": children_cpu() - c0, "wall_s": time.perf_counter() - t0}
+    res["output"] = (proc.stdout + (proc.stderr if proc.returncode else "")).strip()[-2000:]
+    res["ok"] = str(proc.returncode == 0)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/misgan-bench-pipeline"))
+    ap.add_argument("--jobs", type=int, default=1, help="--jobs for every stage (1 = the commands' default)")
+    ap.add_argument("--folds", type=int, default=0, help="only the first N folds, times scaled to all (0: all)")
+    ap.add_argument("--skip-gan-fold", action="store_true", help="skip the IEMOCAP-sized GAN fold")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    if not args.cache.exists():
+        print(f"skipped: no cache at {args.cache}")
+        return 0
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    print(f"pipeline on {args.cache} (workdir {args.workdir}, {os.cpu_count()} logical CPUs, jobs {args.jobs})")
+    names = fold_names(args.cache)
+    subset = names[: args.folds] if 0 < args.folds < len(names) else []
+    scale = len(names) / len(subset) if subset else 1.0
+    if subset:
+        print(f"  only folds {', '.join(subset)}; times below x {scale:g} = all {len(names)} folds")
+    steps = pipeline(args.cache.resolve(), args.workdir, args.jobs, subset, env)
+    lr = timed([sys.executable, "-c", LR_SCRIPT, str(args.cache.resolve())], args.workdir, env)
+    cpu = scale * sum(float(s["cpu_s"]) for s in steps.values())
+    wall = scale * sum(float(s["wall_s"]) for s in steps.values())
+    ratio = cpu / float(lr["cpu_s"])
+    est = " (estimated from the subset)" if subset else ""
+    print(f"  {'total':<8} {cpu:8.1f} s CPU {wall:8.1f} s wall over {len(names)} folds{est}")
+    print(f"  sklearn LR {float(lr['cpu_s']):.1f} s CPU ({lr['tail']}); ratio misgan / LR = {ratio:.0f}x")
+    verdict = "met" if cpu <= TARGET_PIPELINE_CPU else "MISSED"
+    print(f"  target <= {TARGET_PIPELINE_CPU:.0f} s CPU: {verdict}")
+    result = {"steps": steps, "cpu_s": cpu, "wall_s": wall, "lr": lr, "ratio": ratio, "folds": subset or names}
+    if not args.skip_gan_fold:
+        g = gan_fold(env)
+        print(f"IEMOCAP-sized GAN fold: {float(g['wall_s']):.1f} s wall, {float(g['cpu_s']):.1f} s CPU")
+        print("  " + str(g["output"]).replace("\n", "\n  "))
+        result["gan_fold"] = g
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

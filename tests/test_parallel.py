@@ -1,0 +1,187 @@
+"""Fold-parallel runs (misgan.parallel) and the thread policy (misgan.runtime): `jobs=2` gives the very arrays
+and summaries of the serial loop, torchrun-style ranks split the items r, r + world, ... and rank 0 gathers,
+and the effective thread count is what meta.json records."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import torch
+from store_fixtures import make_feature_store
+
+from misgan.alignment.config import AlignConfig
+from misgan.alignment.run import align, load_fold
+from misgan.gan.config import GanConfig
+from misgan.gan.run import generator_path, train_gan
+from misgan.parallel import map_folds
+from misgan.runs import StageRun
+from misgan.runtime import MAX_DEFAULT_THREADS, apply_threads, resolve_threads
+
+torch.set_num_threads(1)
+SMALL = AlignConfig(h_dim=8, shared_dim=4, epochs=3, batch_size=32, lr=1e-3, patience=5, threads=1)
+GAN = GanConfig(epochs=2, batch_size=32, min_steps=2, noise_dim=4, eval_rows=64, threads=1)
+FOLDS = [f"spk-spk{i:02d}" for i in range(4)]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cache(name: str = "c.zarr") -> Path:
+    make_feature_store(name, n_speakers=4, per_class=4, da=8, dt=6).close()
+    return Path(name).resolve()
+
+
+def _square_sum(x: int) -> tuple[int, float]:
+    return x, float(np.square(np.arange(x + 1, dtype=np.float64)).sum())
+
+
+def test_map_folds_matches_the_list_comprehension_in_order_and_reports_each_result_once():
+    items = list(range(7))
+    expected = [(x, x * (x + 1) * (2 * x + 1) / 6) for x in items]  # sum of squares, closed form
+    seen: list[tuple[int, tuple[int, float]]] = []
+    assert map_folds(_square_sum, items, 1) == expected
+    assert map_folds(_square_sum, items, 2, on_result=lambda i, r: seen.append((i, r))) == expected
+    assert sorted(seen) == list(zip(items, expected, strict=True))
+
+
+def test_workers_run_with_threads_per_job():
+    def threads(_: int) -> int:
+        return torch.get_num_threads()
+
+    assert map_folds(threads, [0, 1, 2], 2, threads_per_job=1) == [1, 1, 1]
+
+
+def test_thread_policy_follows_the_physical_cores_and_one_per_parallel_worker():
+    physical = psutil.cpu_count(logical=False) or os.cpu_count()
+    assert resolve_threads(0) == min(physical, MAX_DEFAULT_THREADS)
+    assert resolve_threads(None) == resolve_threads(0)
+    assert resolve_threads(0, jobs=3) == 1
+    assert resolve_threads(3, jobs=3) == 3
+    before = torch.get_num_threads()
+    try:
+        apply_threads(1)
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fold_arrays(run_dir: Path) -> dict[str, tuple[dict, dict]]:
+    return {f: load_fold(run_dir, f) for f in FOLDS}
+
+
+def test_align_with_two_jobs_equals_the_serial_run():
+    cache = _cache()
+    serial = align(cache, SMALL, run_dir="serial")
+    parallel = align(cache, AlignConfig(**{**SMALL.__dict__, "jobs": 2}), run_dir="parallel")
+    assert parallel.key == serial.key  # jobs is not part of the key
+    a, b = _fold_arrays(serial.run_dir), _fold_arrays(parallel.run_dir)
+    for fold in FOLDS:
+        assert sorted(a[fold][0]) == sorted(b[fold][0])
+        for k in a[fold][0]:
+            np.testing.assert_array_equal(a[fold][0][k], b[fold][0][k], err_msg=f"{fold}/{k}")
+        assert a[fold][1]["baseline"] == b[fold][1]["baseline"]
+        assert a[fold][1]["fingerprint"] == b[fold][1]["fingerprint"]
+    assert parallel.summary["mean_std"] == serial.summary["mean_std"]
+    meta = json.loads((Path(parallel.run_dir) / "meta.json").read_text())
+    assert meta["threads"] == 1  # the effective count, recorded
+
+
+def test_parallel_run_resumes_only_the_missing_folds():
+    cache = _cache()
+    two = AlignConfig(**{**SMALL.__dict__, "jobs": 2})
+    part = align(cache, AlignConfig(**{**two.__dict__, "folds": tuple(FOLDS[:2])}), run_dir="r")
+    assert not part.summary["complete"] and StageRun.open("r").folds() == FOLDS[:2]
+    whole = align(cache, two, run_dir="r")
+    done = [r["fold"] for r in StageRun.open("r").log.read() if r.get("event") == "fold_done"]
+    assert sorted(done) == FOLDS and len(done) == len(FOLDS)  # no fold trained twice
+    assert whole.summary["complete"]
+
+
+def test_gan_with_two_jobs_equals_the_serial_run():
+    cache = _cache()
+    up = align(cache, SMALL, run_dir="a")
+    serial = train_gan(cache, GAN, run_dir="g1", align_run=up.run_dir)
+    parallel = train_gan(cache, GanConfig(**{**GAN.__dict__, "jobs": 2}), run_dir="g2", align_run=up.run_dir)
+    assert parallel.key == serial.key and parallel.summary["complete"]
+    assert parallel.summary["folds"] == serial.summary["folds"]
+    for fold in FOLDS:
+        a = torch.load(generator_path(serial.run_dir, fold), weights_only=False)
+        b = torch.load(generator_path(parallel.run_dir, fold), weights_only=False)
+        sa, sb = a["state_dict"], b["state_dict"]
+        assert sorted(sa) == sorted(sb)
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{fold}/{k}"
+
+
+RANK_SCRIPT = """
+import json, sys
+from misgan.parallel import map_folds
+ran = []
+out = map_folds(lambda x: (ran.append(x), x * x)[1], range(7), 1)
+print(json.dumps({"ran": ran, "out": out}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ranks(script: str, *args: str, world: int = 2) -> list[subprocess.CompletedProcess]:
+    env = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(world)
+    ]
+    done = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    for d in done:
+        assert d.returncode == 0, d.stderr[-2000:]
+    return done
+
+
+def test_torchrun_ranks_split_the_items_and_rank_zero_gathers():
+    r0, r1 = (json.loads(p.stdout.strip().splitlines()[-1]) for p in _ranks(RANK_SCRIPT))
+    assert r0["ran"] == [0, 2, 4, 6] and r1["ran"] == [1, 3, 5]
+    assert r0["out"] == [x * x for x in range(7)]
+    assert r1["out"] == [None, 1, None, 9, None, 25, None]
+
+
+ALIGN_SCRIPT = """
+import sys
+from misgan.alignment.config import AlignConfig
+from misgan.alignment.run import align
+cfg = AlignConfig(h_dim=8, shared_dim=4, epochs=3, batch_size=32, lr=1e-3, patience=5, threads=1)
+r = align(sys.argv[1], cfg, run_dir=sys.argv[2])
+print(r.summary.get("complete"))
+"""
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_align_under_two_ranks_equals_the_serial_run():
+    cache = _cache()
+    serial = align(cache, SMALL, run_dir="serial")
+    outs = _ranks(ALIGN_SCRIPT, str(cache), str(Path("ranked").resolve()))
+    assert outs[0].stdout.strip().splitlines()[-1] == "True"  # rank 0 concluded the run
+    assert StageRun.open("ranked").complete and StageRun.open("ranked").key == serial.key
+    a, b = _fold_arrays(serial.run_dir), _fold_arrays(Path("ranked"))
+    for fold in FOLDS:
+        for k in a[fold][0]:
+            np.testing.assert_array_equal(a[fold][0][k], b[fold][0][k], err_msg=f"{fold}/{k}")
