@@ -64,7 +64,8 @@ def test_init_from_stage1_head_and_zero_epochs_keeps_it():
     fold = imbalanced_fold(1)
     view = fold.train_view()
     init = (fold.heads["W_y"], fold.heads["b_y"])
-    clf = train_classifier(view.h, view.y, 4, ClassifierConfig(max_epochs=0), init=init)
+    # the Adam loop (fine-tuning from W_y); zero epochs leaves the stage-1 head as it is
+    clf = train_classifier(view.h, view.y, 4, ClassifierConfig(optimizer="adam", max_epochs=0), init=init)
     np.testing.assert_allclose(clf.model[0].weight.detach().numpy(), fold.heads["W_y"])
     expected = (fold.h[:5] @ fold.heads["W_y"].T + fold.heads["b_y"]).argmax(1)
     np.testing.assert_array_equal(clf.predict(fold.h[:5]), expected)
@@ -77,7 +78,7 @@ def test_early_stopping_keeps_best_validation_epoch():
     x = rng.normal(size=(40, 30)).astype(np.float32)
     y = rng.integers(0, 2, 40)  # pure noise: training longer only overfits
     xv, yv = rng.normal(size=(40, 30)).astype(np.float32), rng.integers(0, 2, 40)
-    cfg = ClassifierConfig(max_epochs=400, patience=10, lr=1e-2, weight_decay=0)
+    cfg = ClassifierConfig(optimizer="adam", max_epochs=400, patience=10, lr=1e-2, weight_decay=0)
     clf = train_classifier(x, y, 2, cfg, valid=(xv, yv), seed=0)
     assert clf.epochs < 400  # stopped early
     assert 20 <= clf.best_epoch <= clf.epochs - 10  # chosen among epochs >= min_epochs
@@ -159,3 +160,36 @@ def test_fold_guard_refuses_test_rows_and_records_requests():
     with pytest.raises(FoldError, match="leakage"):
         fold._take(fold.test_idx[:2])
     assert not fold.requested & set(fold.test_idx.tolist())
+
+
+def test_full_batch_head_is_sklearn_logistic_regression_with_sample_weights():
+    from sklearn.linear_model import LogisticRegression
+
+    fold = imbalanced_fold(3, n_major=40, n_minor=10)
+    view = fold.train_view()
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.2, 2.0, len(view.y))
+    clf = train_classifier(view.h, view.y, 4, ClassifierConfig(), c=0.3, sample_weight=sw)
+    ref = LogisticRegression(C=0.3, class_weight="balanced", max_iter=5000, tol=1e-8)
+    ref.fit(view.h.astype(np.float64), view.y, sample_weight=sw)
+    ht, _, _ = fold.test()
+    np.testing.assert_allclose(clf.logits(ht).argmax(1), ref.predict(ht))
+    np.testing.assert_allclose(clf.model[0].weight.detach().numpy(), ref.coef_, atol=2e-2)
+    assert clf.c == 0.3
+
+
+def test_full_batch_chooses_c_on_groups_and_none_reuses_stage1_c():
+    from misgan.alignment.fullbatch import select_c, softmax_scorer
+
+    fold = imbalanced_fold(4, n_major=40, n_minor=40)
+    view = fold.train_view()
+    groups = np.repeat(np.arange(4), int(np.ceil(len(view.y) / 4)))[: len(view.y)].astype(str)
+    cfg = ClassifierConfig()
+    clf = train_classifier(view.h, view.y, 4, cfg, groups=groups)
+    c, _ = select_c(softmax_scorer(view.h, view.y, 4, class_weights=True), groups, cfg.c_grid, cfg.inner_folds)
+    assert clf.c == c
+    fold.attrs["selection"] = {"c": 0.05}
+    out = evaluate_unimodal(fold, None, None, cfg, seed=0)
+    direct = train_classifier(view.h, view.y, 4, cfg, c=0.05)
+    ht, _, yt = fold.test()
+    assert out["uar"] == pytest.approx(balanced_accuracy_score(yt, direct.predict(ht)))
