@@ -97,7 +97,7 @@ def test_unknown_class_and_method_errors():
         make_augmenter("diffusion")
     with pytest.raises(AugmentError, match="GAN config"):
         make_augmenter("ours")
-    assert METHODS == ("none", "noise", "mixup", "smote", "cgan", "ours")
+    assert METHODS == ("none", "noise", "mixup", "smote", "cgauss", "cgan", "ours")
 
 
 def test_gan_augmenters_train_on_view_and_condition_on_text(monkeypatch):
