@@ -287,6 +287,10 @@ def test_audio_only_stage1(tmp_path):
     audio, _, y, fold = synthetic()
     r = train_fold(audio, None, y, fold, AlignConfig(**FAST), progress=False, groups=SPK)
     assert "W_t" not in r.heads and r.retrieval == {} and r.baseline["uar"] > 0.6
+    # the frozen default adapter: text changes neither h nor W_y (bench/parity.py --no-text relies on it)
+    with_text = train_fold(audio, synthetic()[1], y, fold, AlignConfig(**FAST), progress=False, groups=SPK)
+    np.testing.assert_array_equal(r.h, with_text.h)
+    np.testing.assert_array_equal(r.heads["W_y"], with_text.heads["W_y"])
     store = make_feature_store(tmp_path / "a.zarr", n_speakers=4, per_class=6, dt=0)
     assert "text" not in store.dims
     lines: list[str] = []
