@@ -152,20 +152,21 @@ def format_table(results: dict[str, Any]) -> str:
     methods = (results.get("summary") or {}).get("methods") or {}
     if not methods:
         return "(no results)"
-    from misgan.augmentation.results import METHOD_TITLES
+    from misgan.augmentation.results import method_title
 
     lines = [
-        "| method | UAR | WA | macro-F1 | ΔUAR vs none | Wilcoxon p |",
-        "|---|---|---|---|---|---|",
+        "| method | UAR | WA | macro-F1 | ΔUAR vs none | Wilcoxon p | ΔUAR vs reference | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in methods.items():
         if not entry:
             continue
         cells = [f"{entry[m]['mean'] * 100:.2f} ± {entry[m]['std'] * 100:.2f}" for m in ("uar", "wa", "macro_f1")]
-        vs = entry.get("vs_none") or {}
-        diff = f"{vs['bootstrap']['mean_diff'] * 100:+.2f}" if vs else "-"
-        p = f"{vs['wilcoxon']['p_value']:.3f}" if vs else "-"
-        lines.append(f"| {METHOD_TITLES.get(name, name)} | {' | '.join(cells)} | {diff} | {p} |")
+        for against in ("vs_none", "vs_reference"):  # reference: logistic regression, same features and folds
+            vs = entry.get(against) or {}
+            cells.append(f"{vs['bootstrap']['mean_diff'] * 100:+.2f}" if vs else "-")
+            cells.append(f"{vs['wilcoxon']['p_value']:.3f}" if vs else "-")
+        lines.append(f"| {method_title(name)} | {' | '.join(cells)} |")
     n = next(iter(methods.values())).get("n_folds", "?")
     lines.append(f"\n% over {n} speaker-independent folds (mean ± std across folds), cache {results.get('cache')}")
     return "\n".join(lines)
