@@ -39,12 +39,11 @@ def _filter_classes(df, classes: str | None, source: Path):
     if not len(out):
         raise StoreError(f"{source}: no utterance has a label in {sorted(keep)}")
     outside = df.loc[~df["label"].isin(keep), "label"].value_counts().sort_index()
-    problems = [
-        Problem(
-            str(source), None, "warning", f"{n} row(s) with label {lab!r} left out: not in --classes {classes}"
-        )
-        for lab, n in outside.items()
-    ]
+    problems = []
+    for lab, n in outside.items():
+        typo = " (seen once: a typo?)" if n == 1 else ""
+        message = f"{n} row(s) with label {lab!r} left out: not in --classes {classes}{typo}"
+        problems.append(Problem(str(source), None, "warning", message))
     return out, problems
 
 
