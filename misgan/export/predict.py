@@ -209,8 +209,11 @@ def predict_to_csv(
     if out.is_file():
         prev = pd.read_csv(out, dtype=str, keep_default_na=False)
         # a run killed mid-write can leave a cut last line: keep only complete rows, rewrite once
-        good = prev[(prev.get("label", "") != "") | (prev.get("error", "") != "")]
-        if len(good) != len(prev):
+        probs = prev[[f"p_{n}" for n in model.label_names if f"p_{n}" in prev.columns]]
+        scored = probs.apply(pd.to_numeric, errors="coerce").notna().all(axis=1) & (probs.shape[1] > 0)
+        failed = prev["error"].astype(str) != "" if "error" in prev.columns else False
+        good = prev[scored | failed]
+        if len(good) != len(prev) or not out.read_bytes().endswith(b"\n"):
             atomic_write(out, good.to_csv(index=False))
         done = set(good["path"])
         say(f"predict: {out}: {len(done)} row(s) done, resuming")
