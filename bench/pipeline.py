@@ -104,10 +104,11 @@ def pipeline(cache: Path, workdir: Path, jobs: int, folds: list[str], env: dict[
     return out
 
 
-def gan_fold(env: dict[str, str]) -> dict[str, float | str]:
-    """bench/gan.py's IEMOCAP-sized problem, one fold at the GAN's default epochs (its own output quoted)."""
+def gan_fold(env: dict[str, str], epochs: int, preset: str) -> dict[str, float | str]:
+    """bench/gan.py's IEMOCAP-sized problem (helper B's; 0 epochs = the preset's own), one thread; its output
+    (time per epoch, consistency, AUC) quoted."""
     script = Path(__file__).with_name("gan.py")
-    cmd = [sys.executable, str(script), "--fold"]
+    cmd = [sys.executable, str(script), "--epochs", str(epochs), "--preset", preset, "--threads", "1"]
     c0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     res: dict[str, float | str] = {"cpu_s": children_cpu() - c0, "wall_s": time.perf_counter() - t0}
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/misgan-bench-pipeline"))
     ap.add_argument("--jobs", type=int, default=1, help="--jobs for every stage (1 = the commands' default)")
     ap.add_argument("--folds", type=int, default=0, help="only the first N folds, times scaled to all (0: all)")
+    ap.add_argument("--gan-epochs", type=int, default=0, help="IEMOCAP-sized fold: epochs (0: the preset's)")
+    ap.add_argument("--gan-preset", choices=("paper", "on_manifold"), default="paper")
     ap.add_argument("--skip-gan-fold", action="store_true", help="skip the IEMOCAP-sized GAN fold")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  target <= {TARGET_PIPELINE_CPU:.0f} s CPU: {verdict}")
     result = {"steps": steps, "cpu_s": cpu, "wall_s": wall, "lr": lr, "ratio": ratio, "folds": subset or names}
     if not args.skip_gan_fold:
-        g = gan_fold(env)
+        g = gan_fold(env, args.gan_epochs, args.gan_preset)
         print(f"IEMOCAP-sized GAN fold: {float(g['wall_s']):.1f} s wall, {float(g['cpu_s']):.1f} s CPU")
         print("  " + str(g["output"]).replace("\n", "\n  "))
         result["gan_fold"] = g
