@@ -170,6 +170,7 @@ def _export(
 
     tmp = out / "weights.safetensors.tmp"
     save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp))
+    tmp.chmod(0o644)  # safetensors writes owner-only; a bundle is meant to be shared
     tmp.replace(out / "weights.safetensors")
     from misgan import __version__
     from misgan.io import file_sha256, to_jsonable
