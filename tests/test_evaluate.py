@@ -131,7 +131,8 @@ def test_augment_compare_ablation_multimodal(store, tmp_path):
     assert variants.count("ablation:noalign") == 8
     # one plain line per finished (fold, seed) job, UAR in percent per method
     done = [line for line in lines if line.startswith("fold ")]
-    assert len(done) == 8 and all(" UAR % none " in line and " s)" in line for line in done)
+    assert len(done) == 8
+    assert all(" UAR % LR reference " in line and ", none " in line and " s)" in line for line in done)
     # the α=β=0 stage 1 is a keyed align run (same settings otherwise); the cache is untouched
     assert tree_digest(store.path) == before
     na = StageRun.open(res["noalign_run"]["path"])
