@@ -63,8 +63,7 @@ def audio_only(store: Any, config: Any, echo: Echo) -> tuple[np.ndarray, Any]:
             f"{store.path}: an audio-only cache; --text-source needs a generator conditioned on text"
         )
     echo(f"{store.path}: audio-only cache: unimodal stage 3, generator G(z, c) without L_It (use_text False)")
-    gan = replace(config.gan, use_text=False, text_mode="none")
-    return np.zeros((store.n_rows, 0), np.float32), replace(config, gan=gan)
+    return np.zeros((store.n_rows, 0), np.float32), replace(config, gan=config.gan.for_text(False))
 
 
 def load_fold(run: StageRun, name: str, text: np.ndarray, y: np.ndarray, n_classes: int) -> FoldData:

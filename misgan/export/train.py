@@ -50,6 +50,10 @@ def train_classifiers(
     for k in ("text_mean", "text_std"):
         if k in r.extras:
             heads[k] = np.asarray(r.extras[k], np.float32)
+    if t.shape[1] == 0:  # audio-only: no text head, and the generator is G(z, c), as in stage 3
+        heads.setdefault("W_t", np.zeros((0, h.shape[1]), np.float32))
+        heads.setdefault("b_t", np.zeros(0, np.float32))
+        config = dataclasses.replace(config, gan=config.gan.for_text(False))
     view = TrainView(h[tr].copy(), t[tr].copy(), y[tr].copy(), heads, n_classes, (h[va], y[va], t[va]))
     x, yy = view.h, view.y
     h_syn = y_syn = t_syn = None

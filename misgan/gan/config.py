@@ -83,6 +83,15 @@ class GanConfig:
         if self.patience < 0 or self.threads < 0:
             raise ConfigError("gan: patience and threads must be >= 0")
 
+    def for_text(self, has_text: bool) -> GanConfig:
+        """The config a cache with (or without) text features trains: an audio-only cache gets G(z, c) without
+        L_It (use_text False, text_mode "none"). One switch, used by train_gan, stage 3 and misgan run's keys."""
+        if has_text or not self.use_text:
+            return self
+        import dataclasses
+
+        return dataclasses.replace(self, use_text=False, text_mode="none")
+
     @classmethod
     def paper(cls, **overrides: object) -> GanConfig:
         """The paper-faithful configuration (§4.2.1): linear G and D, conditioning learned from torch's init,

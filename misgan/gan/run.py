@@ -185,10 +185,8 @@ def train_gan(
     the run completes when every fold of a complete align run has its generator."""
     config = config or GanConfig()
     with open_cache(cache) as store:
-        if config.use_text and "text" not in store.dims:  # audio-only corpus: G(z, c) without L_It
-            from misgan.config import replace
-
-            config = replace(config, use_text=False, text_mode="none")
+        if config.for_text("text" in store.dims) is not config:  # audio-only corpus
+            config = config.for_text(False)
             say(echo, f"{store.path}: audio-only cache: the generator is G(z, c) without L_It (use_text False)")
         up = resolve_align_run(store.path, store.fingerprint, align_run, echo, runs_root)
         names = up.folds()

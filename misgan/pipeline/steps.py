@@ -50,14 +50,27 @@ class Steps:
         return dict((self.state.get("steps") or {}).get(step) or {})
 
     def cache_fingerprint(self) -> str | None:
+        return self._cache_facts()[0]
+
+    def _cache_facts(self) -> tuple[str | None, bool]:
+        """(the cache's fingerprint, whether it holds text features); (None, True) before extraction."""
         from misgan.errors import StoreError
         from misgan.features.store import open_store
 
         try:
             with open_store(self.cache) as store:
-                return store.fingerprint if store.complete else None
+                return (store.fingerprint if store.complete else None), "text" in store.dims
         except StoreError:
-            return None
+            return None, True
+
+    def _stage_configs(self) -> tuple[Any, Any]:
+        """The gan and augment configs as the stages will run them (an audio-only cache switches the
+        generator to G(z, c): the same switch `train_gan` and `augment` apply, so the keys agree)."""
+        from misgan.config import replace
+
+        has_text = self._cache_facts()[1]
+        c = self.config
+        return c.gan.for_text(has_text), replace(c.augment, gan=c.augment.gan.for_text(has_text))
 
     def key(self, step: str) -> str:
         from misgan.alignment.run import align_key
@@ -73,10 +86,10 @@ class Steps:
         elif step == "align":
             key = align_key(self.cache_fingerprint(), c.align)
         elif step == "gan":
-            key = gan_key(self.cache_fingerprint(), c.gan, self.keys["align"])
+            key = gan_key(self.cache_fingerprint(), self._stage_configs()[0], self.keys["align"])
         elif step == "augment":
             gan = self.keys["gan"] if needs_generators(c.augment) else ""
-            key = augment_key(self.cache_fingerprint(), c.augment, self.keys["align"], gan)
+            key = augment_key(self.cache_fingerprint(), self._stage_configs()[1], self.keys["align"], gan)
         else:
             key = fingerprint("report", self.settings["report"], self.keys["augment"])
         self.keys[step] = key
@@ -165,7 +178,8 @@ class Steps:
         corpus = self.config.corpus.name
         manifest = read_manifest(self.config.manifest_path)
         audio = load_encoder(e.audio_encoder, e.device, modality="audio", corpus=corpus)
-        text = load_encoder(e.text_encoder, e.device, modality="text", corpus=corpus) if e.text_encoder else None
+        wants_text = e.text_encoder.strip().lower() not in ("", "none")  # as `misgan extract --text-encoder none`
+        text = load_encoder(e.text_encoder, e.device, modality="text", corpus=corpus) if wants_text else None
         summary = extraction.extract(
             manifest,
             self.cache,
