@@ -37,6 +37,18 @@ def init_dist() -> None:
 
     if not tdist.is_initialized():
         tdist.init_process_group("gloo", timeout=datetime.timedelta(hours=2))
+        # a group left open at interpreter exit aborts the process in gloo's threads ("terminate called
+        # without an active exception"): close it first
+        import atexit
+
+        atexit.register(_close_group)
+
+
+def _close_group() -> None:
+    import torch.distributed as tdist
+
+    if tdist.is_initialized():
+        tdist.destroy_process_group()
 
 
 def barrier() -> None:

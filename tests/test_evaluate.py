@@ -288,7 +288,7 @@ def test_gan_then_augment_reuses_the_gan_run(store, tmp_path, monkeypatch):
     assert StageRun.open(out.run_dir).upstream == {"align": res["align_run"]["key"], "gan": trained.key}
     md = (out.run_dir / "report.md").read_text()
     assert f"run {res['gan_run']['path']}" in md and "'noise_dim': 16" in md and "GAN settings: defaults" not in md
-    assert [r["variant"] for r in res["runs"]] == ["none", "ours"]
+    assert [r["variant"] for r in res["runs"]] == ["reference", "none", "ours"]  # the LR row comes first
 
     # other gan settings have another key: augment says so and trains its own run (here: refused)
     with pytest.raises(AssertionError, match="fit_gan must not run"):
@@ -304,7 +304,8 @@ def test_explicit_gan_run_is_used_and_checked(store, tmp_path, monkeypatch):
     cfg = AugmentConfig(folds=("spk-spk02",), classifier=FAST, tsne=False)  # default gan settings: other key
     out = augment(store.path, cfg, gan_run=given.run_dir, progress=False)
     res = read_json(out.run_dir / "results.json")
-    assert res["gan_run"]["key"] == given.key and res["runs"][1]["metrics"]["n_syn"] > 0
+    ours = next(r for r in res["runs"] if r["variant"] == "ours")
+    assert res["gan_run"]["key"] == given.key and ours["metrics"]["n_syn"] > 0
     assert res["gan_history"]["spk-spk02"]  # from the checkpoint
     with pytest.raises(AugmentError, match="no generator checkpoint"):
         augment(store.path, AugmentConfig(folds=("spk-spk01",)), gan_run=given.run_dir, progress=False)

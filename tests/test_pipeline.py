@@ -212,7 +212,7 @@ def test_run_end_to_end_then_skip_then_rerun_from_the_changed_step(tmp_path, mon
     monkeypatch.undo()
     assert first.steps == dict.fromkeys(pipeline.STEPS, "ran")
     methods = first.results["summary"]["methods"]
-    assert set(methods) == {"none", "ours"} and methods["none"]["n_folds"] == 4
+    assert set(methods) == {"reference", "none", "ours"} and methods["none"]["n_folds"] == 4
     assert (first.run_dir / "report.md").is_file()
     cache = tmp_path / "cache.zarr"
     assert extracted and tree_digest(cache) == extracted

@@ -43,6 +43,7 @@ from misgan.features.store import DEFAULT_CHUNK_ROWS, FeatureStore, open_store, 
 from misgan.features.stream import EncoderLike, Reader, run_chunks
 from misgan.io import fingerprint as io_fingerprint
 from misgan.locks import writer_lock
+from misgan.parallel import barrier, dist, init_dist
 
 EXTRACTION_VERSION = 1
 # clips shorter than this are failures: too short to carry emotion, and openSMILE returns NaN on them
@@ -103,29 +104,6 @@ def _load(encoder: EncoderLike | Any, modality: str, device: str, corpus: str | 
     )
 
 
-def _dist() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def _init_dist(world: int) -> None:
-    if world <= 1:
-        return
-    import datetime
-
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        # gloo: a CPU barrier is all we need, whatever device the encoders use
-        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=2))
-
-
 def extract(
     manifest: pd.DataFrame,
     out: str | Path,
@@ -147,7 +125,7 @@ def extract(
     t0 = time.perf_counter()
     out = Path(out)
     fmt = format_of(out)
-    rank, world = _dist()
+    rank, world = dist()
     if world > 1 and fmt == "h5":
         raise StoreError(
             f"{out}: HDF5 cannot be written by several processes at once; extract to a .zarr store under "
@@ -173,7 +151,7 @@ def extract(
     text_enc = None if text_encoder is None else _load(text_encoder, "text", device, corpus)
     fp = fingerprint(manifest, audio_enc.spec, None if text_enc is None else text_enc.spec, names)
 
-    _init_dist(world)
+    init_dist()
     cached = _check_existing(out, fp, overwrite)
     if cached is not None:
         return ExtractSummary(out, "cached", fp, len(manifest), *cached)
@@ -209,7 +187,7 @@ def _extract_store(
     t0: float,
 ) -> ExtractSummary:
     _check_unfinished(out, fp, overwrite)
-    _barrier(world)  # every rank has looked at the old state before rank 0 changes it
+    barrier()  # every rank has looked at the old state before rank 0 changes it
     if rank == 0:
         store = FeatureStore.resume(out)
         if store is None or store.fingerprint != fp:
@@ -228,13 +206,13 @@ def _extract_store(
             dims = {"audio": audio_enc.dim, "text": None if text_enc is None else text_enc.dim}
             store = FeatureStore.create(out, manifest, names, dims, attrs, chunk_rows=chunk_rows, overwrite=True)
         store.close()
-    _barrier(world)
+    barrier()
 
     store = FeatureStore.resume(out)
     if store is None:
         raise StoreError(f"{tmp_path(out)}: unfinished store vanished while extracting")
     mine = store.pending_chunks()[rank::world]
-    _barrier(world)  # every rank has read the same pending list before anyone writes
+    barrier()  # every rank has read the same pending list before anyone writes
     rows_encoded = 0
     try:
         n_mine = sum(e - s for s, e in mine)
@@ -254,12 +232,12 @@ def _extract_store(
         )
     finally:
         store.close()
-    _barrier(world)
+    barrier()
     if rank == 0:
         store = FeatureStore.resume(out)
         assert store is not None
         store.finalize().close()
-    _barrier(world)
+    barrier()
     final = open_store(out)
     try:
         return ExtractSummary(
@@ -321,7 +299,7 @@ def _check_unfinished(out: Path, fp: str, overwrite: bool) -> None:
                 f"{tmp}: an unfinished extraction from different inputs is in the way; "
                 "pass --overwrite to discard it (or finish it with its own command)"
             )
-    if _dist()[0] == 0:
+    if dist()[0] == 0:
         remove(tmp)
 
 
