@@ -144,3 +144,33 @@ def thread_limit(threads: int | None, jobs: int = 1) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def collect_warnings(log: JsonlLog | None) -> Iterator[None]:
+    """Record what goes wrong quietly inside the block in the run's log: Python warnings (still shown once
+    on stderr) and WARNING records of misgan's loggers, each as {"event": "warning", ...}."""
+    import logging
+    import warnings
+
+    if log is None:
+        yield
+        return
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log.write({"event": "warning", "source": record.name, "message": record.getMessage()})
+
+    handler = Handler(level=logging.WARNING)
+    logger = logging.getLogger("misgan")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            yield
+    finally:
+        logger.removeHandler(handler)
+    for w in caught:
+        where = f"{Path(w.filename).name}:{w.lineno}"
+        log.write({"event": "warning", "source": w.category.__name__, "message": str(w.message), "where": where})
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)

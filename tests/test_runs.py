@@ -254,3 +254,22 @@ def test_a_rerun_opens_a_fresh_log_segment_and_keeps_finished_folds(tmp_path):
     latest = again.log.read(-1)
     assert [r["event"] for r in latest] == ["segment"] and latest[0]["folds_done"] == ["spk-a"]
     assert len([r for r in again.log.read() if r["event"] == "segment"]) == 2
+
+
+def test_warnings_inside_a_stage_are_collected_in_the_run_log(tmp_path):
+    import logging
+    import warnings
+
+    from misgan.runtime import JsonlLog, collect_warnings
+
+    log = JsonlLog(tmp_path / "log.jsonl")
+    with pytest.warns(UserWarning, match="few rows"), collect_warnings(log):
+        warnings.warn("few rows in class 'sad'", UserWarning, stacklevel=1)
+        logging.getLogger("misgan.gan").warning("kept generator is at chance: consistency 0.25")
+        logging.getLogger("elsewhere").warning("not ours")
+    records = [r for r in log.read() if r["event"] == "warning"]
+    assert sorted(r["message"] for r in records) == [
+        "few rows in class 'sad'",
+        "kept generator is at chance: consistency 0.25",
+    ]
+    assert {r["source"] for r in records} == {"UserWarning", "misgan.gan"}

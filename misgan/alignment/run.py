@@ -28,7 +28,7 @@ from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
 from misgan.parallel import barrier, dist, is_main, map_folds, share
 from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, find_runs, run_key
-from misgan.runtime import resolve_threads, thread_limit
+from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
 # the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*
 FOLD_ARRAYS = ("h", "W_y", "b_y", "W_t", "b_t", "train_idx", "valid_idx", "test_idx")
@@ -160,7 +160,7 @@ def run_stage1(
         say(echo, f"align {fold.name}: UAR {100 * attrs['baseline']['uar']:.1f}%  ({seconds:.1f} s)")
 
     if pending:
-        with thread_limit(threads):
+        with thread_limit(threads), collect_warnings(run.log):
             if prepare is not None:
                 prepare()
             map_folds(one, pending, jobs, threads_per_job=threads, on_result=done)

@@ -92,7 +92,7 @@ def augment(
     A complete run with the same key is returned as it is (`reused=True`)."""
     from misgan.features.store import open_store
     from misgan.runs import begin_run
-    from misgan.runtime import thread_limit
+    from misgan.runtime import collect_warnings, thread_limit
 
     config = config or AugmentConfig()
     if config.test_cache:  # cross-corpus: train on this cache, score another (misgan.augmentation.crosscorpus)
@@ -143,16 +143,17 @@ def augment(
             done = len(folds) * len(seeds) - len(todo)
             say(f"augment: resuming {run.path}: {done} job(s) kept, {len(todo)} to do")
         first = (folds[0], seeds[0])
-        for fold_name, seed in _bar(todo, progress):
-            fold = inputs.load_fold(align, fold_name, text, y, len(label_names))
-            loader = inputs.generator_loader(generators, fold_name) if generators is not None else None
-            ours = outside.bind(align, fold_name, fold.test_idx) if outside else None
-            extra = {"ours": ours, "audio": audio, "speakers": speakers}
-            job = _job(fold, seed, methods, config, loader, ablation, tsne=(fold_name, seed) == first, **extra)
-            run.write_fold(job_name(fold_name, seed), {}, job)
-            run.log.write({"event": "job_done", "fold": fold_name, "seed": seed, "seconds": job["seconds"]})
-            for line in fold_line(job, config.ratio, len(seeds)):
-                say(line)
+        with collect_warnings(run.log):  # warnings of every job land in the run's log
+            for fold_name, seed in _bar(todo, progress):
+                fold = inputs.load_fold(align, fold_name, text, y, len(label_names))
+                loader = inputs.generator_loader(generators, fold_name) if generators is not None else None
+                ours = outside.bind(align, fold_name, fold.test_idx) if outside else None
+                extra = {"ours": ours, "audio": audio, "speakers": speakers}
+                job = _job(fold, seed, methods, config, loader, ablation, tsne=(fold_name, seed) == first, **extra)
+                run.write_fold(job_name(fold_name, seed), {}, job)
+                run.log.write({"event": "job_done", "fold": fold_name, "seed": seed, "seconds": job["seconds"]})
+                for line in fold_line(job, config.ratio, len(seeds)):
+                    say(line)
         jobs = [run.read_fold(job_name(f, s))[1] for f in folds for s in seeds]
     head = {
         "config": config,

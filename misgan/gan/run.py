@@ -37,7 +37,7 @@ from misgan.gan.train import (
 )
 from misgan.parallel import barrier, dist, is_main, map_folds, share
 from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
-from misgan.runtime import resolve_threads, thread_limit
+from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
 
 class LeakageError(FoldError):
@@ -242,7 +242,7 @@ def train_gan(
             say(echo, fold_line(summary, seconds))
 
         if pending:
-            with thread_limit(threads):
+            with thread_limit(threads), collect_warnings(run.log):
                 map_folds(one, pending, jobs, threads_per_job=threads, on_result=done)
         barrier()  # every rank's folds are written before rank 0 concludes
     if not is_main():
