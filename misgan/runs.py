@@ -317,8 +317,14 @@ def begin_run(
     """The run a stage function writes to: a complete run with this key is returned untouched (the caller
     reuses it; `run.complete`), an incomplete one is resumed, else one is started at `run_dir` (default
     `default_run_dir`). A `run_dir` holding another key is refused. `echo` hears which of these happened
-    (`total`: the number of folds, for the resume line)."""
+    (`total`: the number of folds, for the resume line). Under torchrun, rank 0 creates (or finds) the
+    folder and holds its writer lock; the other ranks open it to write their own folds."""
+    from misgan.parallel import is_main, share
+
+    if not is_main():
+        return StageRun.open(share(None))
     run = _find_or_create(cache, kind, key, run_dir, root, cache_fingerprint, config, upstream, seed, threads)
+    share(str(run.path))
     if echo is not None and run.complete:
         echo(f"{kind}: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
     elif echo is not None and run.folds():

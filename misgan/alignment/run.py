@@ -26,7 +26,7 @@ from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
-from misgan.parallel import barrier, dist, is_main, map_folds, share
+from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, find_runs, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
@@ -122,26 +122,20 @@ def run_stage1(
     key = align_key(store.fingerprint, config, run_config)
     jobs = max(1, config.jobs if jobs is None else jobs)
     threads = resolve_threads(config.threads, jobs)
-    # under torchrun rank 0 creates (or finds) the run folder and holds its writer lock; the other
-    # ranks write their folds into it
-    if is_main():
-        run = begin_run(
-            store.path,
-            "align",
-            key,
-            run_dir,
-            cache_fingerprint=store.fingerprint,
-            config=run_config,
-            upstream=upstream,
-            seed=config.seed,
-            threads=threads,
-            echo=echo,
-            total=len(every),
-            root=runs_root,
-        )
-    run_path = share(str(run.path) if is_main() else None)
-    if not is_main():
-        run = StageRun.open(run_path)
+    run = begin_run(
+        store.path,
+        "align",
+        key,
+        run_dir,
+        cache_fingerprint=store.fingerprint,
+        config=run_config,
+        upstream=upstream,
+        seed=config.seed,
+        threads=threads,
+        echo=echo,
+        total=len(every),
+        root=runs_root,
+    )
     if run.complete:
         return run.result(reused=True)
     spk = meta["speaker"].astype(str).to_numpy()

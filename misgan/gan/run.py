@@ -35,7 +35,7 @@ from misgan.gan.train import (
     load_generator,
     save_generator,
 )
-from misgan.parallel import barrier, dist, is_main, map_folds, share
+from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
@@ -199,26 +199,20 @@ def train_gan(
         key = gan_key(store.fingerprint, config, up.key)
         jobs = max(1, config.jobs)
         threads = resolve_threads(config.threads, jobs)
-        # under torchrun rank 0 creates (or finds) the run folder and holds its writer lock; the other
-        # ranks write their folds into it
-        if is_main():
-            run = begin_run(
-                store.path,
-                "gan",
-                key,
-                run_dir,
-                cache_fingerprint=store.fingerprint,
-                config=config,
-                upstream=upstream,
-                seed=config.seed,
-                threads=threads,
-                echo=echo,
-                total=len(names),
-                root=runs_root,
-            )
-        run_path = share(str(run.path) if is_main() else None)
-        if not is_main():
-            run = StageRun.open(run_path)
+        run = begin_run(
+            store.path,
+            "gan",
+            key,
+            run_dir,
+            cache_fingerprint=store.fingerprint,
+            config=config,
+            upstream=upstream,
+            seed=config.seed,
+            threads=threads,
+            echo=echo,
+            total=len(names),
+            root=runs_root,
+        )
         if run.complete:
             return run.result(reused=True)
         wanted = [f for f in names if not config.folds or f in config.folds]
