@@ -319,3 +319,34 @@ def test_demo_command_end_to_end(tmp_path):
     assert "| No augmentation |" in res.output and "| Ours" in res.output
     again = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "demo"), "--no-progress"])
     assert again.exit_code == 0 and again.output.count("skip") == len(pipeline.STEPS)
+
+
+@pytest.mark.slow
+def test_a_run_config_naming_two_corpora_trains_on_one_and_scores_the_other(tmp_path):
+    """`augment.test_cache` in a `misgan run` config: the pipeline's corpus is the training corpus, the named
+    cache (same encoders) is scored, one paired unit per test speaker (issue 14, item 2)."""
+    import torch
+
+    from misgan.features.encoders import load_encoder
+    from misgan.features.extract import extract
+    from misgan.pipeline.synthetic import generate_corpus
+
+    torch.set_num_threads(1)
+    generate_corpus(tmp_path / "corpus", n_speakers=4, per_class=3, seed=0)
+    other = generate_corpus(tmp_path / "other", n_speakers=3, per_class=3, seed=7)
+    other["speaker"] = "other-" + other["speaker"].astype(str)
+    other["path"] = [str(tmp_path / "other" / p) for p in other["path"]]
+    extract(
+        other,
+        tmp_path / "other.zarr",
+        audio_encoder=load_encoder("egemaps", "cpu", modality="audio"),
+        text_encoder=load_encoder("minilm", "cpu", modality="text"),
+        corpus="other",
+        progress=False,
+    )
+    cfg = _tiny_config(tmp_path)
+    cfg["augment"] = {**cfg["augment"], "methods": ["none", "noise"], "test_cache": str(tmp_path / "other.zarr")}
+    out = pipeline.run(pipeline.config_from_dict(cfg, "two.yaml"), echo=lambda s: None, progress=False)
+    units = {r["fold"] for r in out.results["runs"] if r["variant"] == "none"}
+    assert len(units) == 3 and all("other-" in u for u in units), units  # the other corpus's speakers
+    assert set(out.results["summary"]["methods"]) >= {"none", "noise"}
