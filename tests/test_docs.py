@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from test_paper_map import resolve  # one resolver of dotted names for every docs test
 
 from misgan.cli import app
 
@@ -17,21 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 DOTTED = re.compile(r"\bmisgan(?:\.[A-Za-z_]\w*)+")
 PATH = re.compile(r"\b(misgan/[\w/]+\.py|bench/\w+\.py|configs/[\w-]+\.yaml|tests/\w+\.py)\b")
-
-
-def _resolve(dotted: str) -> object:
-    import importlib
-
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ModuleNotFoundError(dotted)
 
 
 def _names() -> list[tuple[str, str]]:
@@ -68,7 +54,7 @@ def test_pages_name_code():
 
 @pytest.mark.parametrize(("page", "dotted"), _names())
 def test_every_dotted_name_imports(page, dotted):
-    assert _resolve(dotted) is not None, f"{page}: {dotted}"
+    assert resolve(dotted) is not None, f"{page}: {dotted}"
 
 
 @pytest.mark.parametrize(("page", "path"), _paths())
