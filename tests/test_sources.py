@@ -17,7 +17,7 @@ import torch
 from store_fixtures import make_feature_store
 
 from misgan.alignment.config import AlignConfig
-from misgan.augmentation import sources
+from misgan.augmentation import sources, text_source
 from misgan.augmentation.classifier import ClassifierConfig
 from misgan.augmentation.evaluate import AugmentConfig, augment
 from misgan.features.store import open_store, store_from_arrays
@@ -171,7 +171,7 @@ def test_text_source_conditions_ours_on_its_sentences(caches, tmp_path, monkeypa
             ("it is a table", "neutral"), ("the bus is late", "neutral"), ("oh really?", "surprise"),
             ("yuck", "disgust"), ("no way!", "surprise")]  # fmt: skip
     pd.DataFrame(rows, columns=["text", "emotion"]).to_csv(csv, index=False)
-    monkeypatch.setattr(sources, "load_text_encoder", lambda spec: FakeText())
+    monkeypatch.setattr(text_source, "load_text_encoder", lambda spec: FakeText())
     conds: list[tuple[np.ndarray, np.ndarray]] = []
     real = gan.generate
 
@@ -222,4 +222,4 @@ def test_text_source_needs_a_text_and_label_column(caches, tmp_path):
     csv = tmp_path / "bad.csv"
     pd.DataFrame({"sentence": ["a"], "emotion": ["joy"]}).to_csv(csv, index=False)
     with open_store(target) as st, pytest.raises(sources.SourceError, match="columns text and emotion"):
-        sources.load_text_source(st, csv, tmp_path / "tc", lambda line: None)
+        text_source.load_text_source(st, csv, tmp_path / "tc", lambda line: None)
