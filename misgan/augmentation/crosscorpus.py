@@ -91,7 +91,6 @@ def augment_cross(
     from misgan.augmentation.fold_data import AugmentError
     from misgan.augmentation.results import assemble, job_name, write_results
     from misgan.features.store import open_store
-    from misgan.runs import begin_run
     from misgan.runtime import thread_limit
 
     say = echo or (lambda line: None)
@@ -120,12 +119,8 @@ def augment_cross(
     seeds = [config.seed + i for i in range(config.seeds)]
     loader = inputs.generator_loader(generators, fold) if generators is not None else None
     with thread_limit(config.threads):
-        run = begin_run(
-            cache, "augment", key, run_dir, cache_fingerprint=fp, config=config, upstream=upstream,
-            seed=config.seed, threads=config.threads, root=root,
-        )  # fmt: skip
+        run = ev.begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say)
         if run.complete:
-            say(f"augment: up to date, run {run.path}")
             return run.result(reused=True)
         for unit in units:
             for seed in seeds:

@@ -68,6 +68,21 @@ def augment_key(fingerprint: str | None, config: AugmentConfig, align_key: str, 
     )
 
 
+def begin_augment_run(
+    cache: Any, key: str, run_dir: Any, fp: str | None, config: AugmentConfig, upstream: dict, root: Any, say: Echo
+) -> Any:
+    """The keyed augment run folder (in-corpus and cross-corpus alike); says so when it is already complete."""
+    from misgan.runs import begin_run
+
+    run = begin_run(
+        cache, "augment", key, run_dir, cache_fingerprint=fp, config=config, upstream=upstream,
+        seed=config.seed, threads=config.threads, root=root,
+    )  # fmt: skip
+    if run.complete:
+        say(f"augment: up to date, run {run.path}")
+    return run
+
+
 def needs_generators(config: AugmentConfig) -> bool:
     """Whether the run samples stage-2 generators (its key then includes the gan run's key)."""
     return "ours" in {base_method(m) for m in methods_of(config)}
@@ -91,7 +106,6 @@ def augment(
     `run_dir`: the run folder (default runs/<cache stem>/augment-<key>); `runs_root`: where keyed runs live.
     A complete run with the same key is returned as it is (`reused=True`)."""
     from misgan.features.store import open_store
-    from misgan.runs import begin_run
     from misgan.runtime import collect_warnings, thread_limit
 
     config = config or AugmentConfig()
@@ -126,12 +140,8 @@ def augment(
     upstream = {"align": align.key, "gan": generators.key if generators is not None else ""}
     key = augment_key(fp, config, align.key, upstream["gan"])
     with thread_limit(config.threads):
-        run = begin_run(
-            cache, "augment", key, run_dir, cache_fingerprint=fp, config=config, upstream=upstream,
-            seed=config.seed, threads=config.threads, root=root,
-        )  # fmt: skip
+        run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say)
         if run.complete:
-            say(f"augment: up to date, run {run.path}")
             return run.result(reused=True)
         ablation = None
         if config.ablation:
