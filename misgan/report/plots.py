@@ -182,8 +182,12 @@ def plot_gan_curves(results: dict[str, Any], path: Path) -> bool:
             for ep, v in curves:
                 ax.plot(ep, v, color=colors(i), alpha=0.25, lw=0.8)
             n = min(len(ep) for ep, _ in curves)
-            mean = np.nanmean(np.stack([v[:n] for _, v in curves]), axis=0)
-            ax.plot(curves[0][0][:n], mean, color=colors(i), lw=2, label=label)
+            stack = np.stack([v[:n] for _, v in curves])
+            # metrics are evaluated every `eval_every` epochs: average only the epochs some fold evaluated
+            seen = np.isfinite(stack).any(axis=0)
+            if seen.any():
+                mean = np.nanmean(stack[:, seen], axis=0)
+                ax.plot(curves[0][0][:n][seen], mean, color=colors(i), lw=2, label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel("fraction or ratio" if unit == "fraction" else unit)
         if ax.get_legend_handles_labels()[0]:
