@@ -143,7 +143,8 @@ def _train_minibatch(
     from torch import nn
 
     from misgan.alignment.losses import class_weights_from_labels, cross_entropy
-    from misgan.training import BestState, JsonlLogger, Progress, fit
+    from misgan.callbacks import BestState, JsonlLogger, Progress
+    from misgan.training import fit
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -206,7 +207,7 @@ def monitor_score(monitor: str) -> Callable[[dict[str, Any]], tuple[float, float
 
 def early_stopping(best: Any, config: Any) -> Any:
     """Stage 1 tolerates `config.patience` epochs without a better score and stops at the next one."""
-    from misgan.training import EarlyStopping
+    from misgan.callbacks import EarlyStopping
 
     return EarlyStopping(best, patience=config.patience + 1, name=f"validation {config.monitor}")
 
@@ -271,9 +272,11 @@ def finish_fold(
     best_epoch: int,
     rows: np.ndarray | None = None,
     text_head_done: bool = False,
+    shared: bool | None = None,
 ) -> AlignResult:
     """After training: fit W_t on frozen h when β = 0, score W_y on the test rows, collect arrays. `rows`: the
-    rows the heads were trained on (default `fold.train`). `text=None`: no W_t, projections or retrieval."""
+    rows the heads were trained on (default `fold.train`). `text=None`: no W_t, projections or retrieval.
+    `shared`: eq. 5's projections were trained (kept, and used for retrieval); default α > 0."""
     import torch
 
     rows = fold.train if rows is None else rows
@@ -289,10 +292,11 @@ def finish_fold(
     head_arrays.update(W_t=_np(heads["head_t"].weight), b_t=_np(heads["head_t"].bias))
     t_mu, t_sd = standardiser(text, rows)
     extras = {**extras, "text_mean": t_mu, "text_std": t_sd}
-    for prefix in ("proj_t", "proj_h"):
+    shared = config.alpha > 0 if shared is None else shared
+    for prefix in ("proj_t", "proj_h") if shared else ():
         extras.update({f"{prefix}.{k}": _np(v) for k, v in heads[prefix].state_dict().items()})
     result = AlignResult(_np(h), head_arrays, history, baseline, extras, best_epoch=best_epoch)
-    result.retrieval = fold_retrieval(result, text, fold.test, shared=config.alpha > 0)
+    result.retrieval = fold_retrieval(result, text, fold.test, shared=shared)
     return result
 
 

@@ -41,6 +41,10 @@ class AlignConfig:
     tau: float = DEFAULT_TAU  # InfoNCE temperature (eq. 5, 6)
     symmetric: bool = False  # eq. 5 in CLAP's symmetric form (text->audio and audio->text)
     shared_dim: int = 128  # width of the shared space of eq. 5
+    # frozen adapters (identity, pca): eq. 5 cannot move h there, it only trains the two shared-space
+    # projections that the retrieval diagnostic reads (nothing in stages 2-3 uses them), at about half of
+    # stage 1's CPU: fit them only on request
+    fit_shared: bool = False
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     batch_size: int = 64
     lr: float = 1e-4  # the paper's rate (§4.2.3); 1e-3 overfits within a few epochs on wide features
@@ -55,6 +59,10 @@ class AlignConfig:
     text_head: str = "infonce"  # how W_t is fitted on frozen h when beta == 0: "infonce" | "lstsq"
     text_head_epochs: int = 100
     ridge: float = 1e-2  # L2 of the least-squares text head
+
+    def shared_space(self) -> bool:
+        """Whether eq. 5's projections are trained (α > 0, and a learned adapter or `fit_shared`)."""
+        return self.alpha > 0 and (self.adapter not in ("identity", "pca") or self.fit_shared)
 
     @classmethod
     def paper(cls, **overrides: object) -> AlignConfig:

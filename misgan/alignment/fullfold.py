@@ -10,7 +10,8 @@ Per fold, on every row of the training speakers (`Fold.train_all`; the test spea
 The regularisation C is chosen by inner grouped cross-validation over the training speakers (`groups`), then
 everything is refitted on all of them. With a frozen adapter (identity, pca) h does not depend on α, β: eq. 7
 then splits into W_y (the L_SER term), W_t (eq. 6 on frozen h, `text_head`) and eq. 5's projections (fitted on
-frozen h when α > 0), so α = β = 0 gives the same h and W_y. Without text features W_t and the projections are
+frozen h when α > 0 and `fit_shared`: only the retrieval diagnostic reads them), so α = β = 0 gives the
+same h and W_y. Without text features W_t and the projections are
 absent (α = β = 0).
 """
 
@@ -98,7 +99,19 @@ def train_fold_fullbatch(
         if log is not None:
             log.write(rec)
     result = finish_fold(
-        h_t, heads, text, y, fold, config, n_classes, extras, history, 0, rows=rows, text_head_done=done
+        h_t,
+        heads,
+        text,
+        y,
+        fold,
+        config,
+        n_classes,
+        extras,
+        history,
+        0,
+        rows=rows,
+        text_head_done=done,
+        shared=config.shared_space(),
     )
     result.selection = {"c": c, "inner_uar": inner}
     return result
@@ -126,14 +139,15 @@ def _fit_text_side(heads: Any, h: Any, text: np.ndarray, rows: np.ndarray, confi
     t_std = torch.from_numpy((text[rows] - mu) / sd).float()
     torch.manual_seed(config.seed)
     params = list(heads["head_t"].parameters()) if fit_mi else []
-    if config.alpha > 0:
+    shared = config.shared_space()
+    if shared:
         params += list(heads["proj_t"].parameters()) + list(heads["proj_h"].parameters())
     if not params:
         return
     opt = torch.optim.Adam(params, lr=1e-2)
     for _ in range(config.text_head_epochs):
         loss = info_nce(t_raw, heads["head_t"](h), config.tau) if fit_mi else 0.0
-        if config.alpha > 0:
+        if shared:
             proj = contrastive_alignment(t_std, h, heads["proj_t"], heads["proj_h"], config.tau, config.symmetric)
             loss = loss + proj
         opt.zero_grad()
