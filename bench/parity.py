@@ -1,6 +1,7 @@
 """Baseline parity (issue 11.1): stage-1 head and stage-3 "none" against the logistic-regression reference.
 
     OMP_NUM_THREADS=1 python bench/parity.py [--caches DIR] [--sets egemaps,compare,whisper] [--folds N]
+                                             [--h-dim K]
 
 For each RAVDESS feature cache (DIR/ravdess-<set>.zarr), on the same 24 leave-one-speaker-out folds and in the
 same run: the reference (misgan.reference.lr_reference: standardised class-balanced logistic regression, C by
@@ -17,7 +18,7 @@ import time
 import numpy as np
 
 
-def run_set(path: str, n_folds: int | None, with_text: bool = True) -> dict[str, list[float]]:
+def run_set(path: str, n_folds: int | None, with_text: bool = True, h_dim: int = 0) -> dict[str, list[float]]:
     from misgan.alignment.adapter import train_fold
     from misgan.alignment.config import AlignConfig
     from misgan.augmentation.classifier import evaluate_unimodal
@@ -31,7 +32,7 @@ def run_set(path: str, n_folds: int | None, with_text: bool = True) -> dict[str,
     meta = store.meta()
     spk = meta["speaker"].astype(str).to_numpy()
     n_classes = len(store.label_names)
-    config = AlignConfig()
+    config = AlignConfig(h_dim=h_dim) if h_dim else AlignConfig()
     folds = make_folds(meta, config.protocol, seed=config.seed)[:n_folds]
     out: dict[str, list[float]] = {"reference": [], "stage 1": [], "stage 3 none": [], "seconds": []}
     for fold in folds:
@@ -71,10 +72,13 @@ def main() -> None:
         help="skip W_t and eq. 5's projections: with the default frozen adapter they change neither h, W_y "
         "nor the unimodal 'none' classifier, so the UAR rows are the same, at a fraction of the CPU",
     )
+    ap.add_argument("--h-dim", type=int, default=0, help="stage-1 width of h (0: the AlignConfig default)")
     args = ap.parse_args()
     print(f"{'features':<9} {'row':<13} {'UAR % (mean ± std)':>19} {'Δ vs ref':>9}  folds")
     for name in args.sets.split(","):
-        res = run_set(f"{args.caches}/ravdess-{name}.zarr", args.folds, with_text=not args.no_text)
+        res = run_set(
+            f"{args.caches}/ravdess-{name}.zarr", args.folds, with_text=not args.no_text, h_dim=args.h_dim
+        )
         ref = 100 * np.mean(res["reference"])
         for row in ("reference", "stage 1", "stage 3 none"):
             v = 100 * np.asarray(res[row])
