@@ -1,4 +1,5 @@
-"""The shared training loop (misgan.training): fit and its callbacks, on hand-made step functions."""
+"""The shared training loop (misgan.training): fit and its callbacks (misgan.callbacks), on hand-made step
+functions."""
 
 from __future__ import annotations
 
@@ -8,16 +9,9 @@ import math
 import pytest
 import torch
 
+from misgan.callbacks import BestState, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite
 from misgan.runtime import JsonlLog
-from misgan.training import (
-    BestState,
-    Callback,
-    EarlyStopping,
-    JsonlLogger,
-    Progress,
-    StopOnNonFinite,
-    fit,
-)
+from misgan.training import Callback, fit
 
 
 def scripted(values, key="val_loss", module=None):

@@ -177,8 +177,9 @@ def finetune_fold(
         standardiser,
     )
     from misgan.alignment.losses import class_weights_from_labels
+    from misgan.callbacks import BestState, JsonlLogger, Progress
     from misgan.features.encoders import load_encoder
-    from misgan.training import BestState, JsonlLogger, Progress, fit
+    from misgan.training import fit
 
     device = _device(ft)
     torch.manual_seed(ft.seed)

@@ -24,8 +24,9 @@ import numpy as np
 from misgan.alignment.losses import class_weights_from_labels
 from misgan.augmentation.config import ClassifierConfig
 from misgan.augmentation.fold_data import AugmentError, FoldData, TrainView
+from misgan.callbacks import BestState, EarlyStopping
 from misgan.metrics import classification_metrics
-from misgan.training import BestState, EarlyStopping, fit
+from misgan.training import fit
 
 __all__ = [
     "AugmentError",

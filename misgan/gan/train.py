@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from misgan.callbacks import BestState, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite
 from misgan.gan.config import GanConfig
 from misgan.gan.evaluation import EvalSet, evaluate
 from misgan.gan.losses import gan_losses
 from misgan.gan.metrics import Selector
 from misgan.gan.models import GanError, Generator, conditioning_text, generate, load_generator, save_generator
-from misgan.training import BestState, Callback, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite, fit
+from misgan.training import Callback, fit
 
 __all__ = [
     "EvalSet",
