@@ -17,8 +17,8 @@ from misgan.augmentation.classifier import (
     evaluate_multimodal,
     evaluate_unimodal,
     project_text,
-    train_classifier,
 )
+from misgan.augmentation.trainer import train_classifier
 from misgan.errors import FoldError
 
 torch.set_num_threads(1)

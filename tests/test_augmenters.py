@@ -256,7 +256,8 @@ def test_sample_weight_matches_row_replication():
     """A synthetic weight of 2 gives the same loss as the rows twice: the same trained head (full batch)."""
     import torch
 
-    from misgan.augmentation.classifier import ClassifierConfig, train_classifier
+    from misgan.augmentation.classifier import ClassifierConfig
+    from misgan.augmentation.trainer import train_classifier
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

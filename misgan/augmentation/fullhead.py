@@ -25,7 +25,7 @@ def fit_linear_head(
     """A TrainedClassifier (torch Linear) from (x, y) already standardised as `standardisation` says."""
     import torch
 
-    from misgan.augmentation.classifier import TrainedClassifier
+    from misgan.augmentation.trainer import TrainedClassifier
 
     kw: dict[str, Any] = {"class_weights": config.class_weights, "max_iter": config.lbfgs_iter}
     if c is None and len(config.c_grid) == 1:

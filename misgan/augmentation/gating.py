@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from misgan.augmentation.classifier import score_classifier, train_classifier
+from misgan.augmentation.classifier import score_classifier
+from misgan.augmentation.trainer import train_classifier
 from misgan.metrics import uar
 
 

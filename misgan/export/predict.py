@@ -35,8 +35,8 @@ class Model:
     def _classifier(self, name: str) -> Any:
         import torch
 
-        from misgan.augmentation.classifier import _build
         from misgan.augmentation.config import ClassifierConfig
+        from misgan.augmentation.trainer import _build
         from misgan.config import from_dict
 
         cfg = from_dict(ClassifierConfig, self.meta["classifiers"][name], f"{self.folder}/model.json")

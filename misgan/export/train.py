@@ -40,8 +40,9 @@ def train_classifiers(
 ) -> tuple[dict[str, dict[str, np.ndarray]], int]:
     """({"audio": arrays, ["audio_text": arrays]}, number of synthetic rows) for stage-1 result `r`."""
     from misgan.augmentation.augmenters import balance_labels, ratio_labels
-    from misgan.augmentation.classifier import TrainView, project_text, train_classifier
+    from misgan.augmentation.classifier import TrainView, project_text
     from misgan.augmentation.evaluate import _make
+    from misgan.augmentation.trainer import train_classifier
 
     h = np.asarray(r.h, np.float32)
     t = np.zeros((len(y), 0), np.float32) if text is None else np.asarray(text, np.float32)
