@@ -21,7 +21,8 @@ from misgan.data.manifest import write_manifest
 from misgan.errors import StoreError
 from misgan.features.encoders.base import BadInputError
 from misgan.features.extract import ExtractError, extract, fingerprint
-from misgan.features.store import FeatureStore, open_store, tmp_path
+from misgan.features.store import FeatureStore, open_store
+from misgan.features.writer import tmp_path
 
 TESTS = Path(__file__).resolve().parent
 FAST = {"chunk_rows": 4, "batch_size": 3, "progress": False}

@@ -19,7 +19,8 @@ from sklearn.metrics import balanced_accuracy_score
 from store_fixtures import make_feature_store
 
 from misgan.errors import StoreError
-from misgan.features.store import FeatureStore, arrays_fingerprint, open_store, store_from_arrays, tmp_path
+from misgan.features.store import FeatureStore, arrays_fingerprint, open_store, store_from_arrays
+from misgan.features.writer import tmp_path
 
 FORMATS = ["x.zarr", "x.h5"]
 

@@ -39,8 +39,9 @@ from misgan.data.manifest import label_names as manifest_label_names
 from misgan.data.manifest import manifest_sha256
 from misgan.errors import MisganError, StoreError
 from misgan.features.backends import format_of, remove
-from misgan.features.store import DEFAULT_CHUNK_ROWS, FeatureStore, open_store, tmp_path
+from misgan.features.store import FeatureStore, open_store
 from misgan.features.stream import EncoderLike, Reader, run_chunks
+from misgan.features.writer import DEFAULT_CHUNK_ROWS, tmp_path
 from misgan.io import fingerprint as io_fingerprint
 from misgan.locks import writer_lock
 from misgan.parallel import barrier, dist, init_dist

@@ -88,3 +88,14 @@ def verify_array(path: Path, backend: Any, attrs: dict[str, Any], name: str) -> 
                 "corrupt: re-extract or re-import it"
             )
     return True
+
+
+def integrity_attrs(b: Any, loc: Path, chunk_rows: int, arrays: list[str]) -> dict[str, Any]:
+    """`digests` (crc32 per row chunk of every array) and, for Zarr, `chunk_files` (the chunks on disk)."""
+    names = [n for n in arrays if b.has(n)]
+    out: dict[str, Any] = {"digests": {n: array_digests(b, n, chunk_rows) for n in names}}
+    if loc.is_dir():
+        out["chunk_files"] = {
+            n: present_chunks(loc, n, -(-b.shape(n)[0] // chunk_rows), len(b.shape(n))) for n in names
+        }
+    return out

@@ -162,7 +162,7 @@ class Steps:
         (recorded in pipeline.json) under another key, and for an unfinished one (extract resumes it when its
         inputs match and discards it otherwise); no for a cache made outside the pipeline: extract reuses it
         when its inputs match, else refuses."""
-        from misgan.features.store import tmp_path
+        from misgan.features.writer import tmp_path
 
         if self.cache.exists():
             fp = self.cache_fingerprint()
