@@ -43,3 +43,34 @@ def fraction_fold(fold: Any, speakers: np.ndarray, fraction: float, seed: int) -
         valid_idx=fraction_rows(fold.valid_idx, fold.y, speakers, fraction, seed + 1),
         requested=set(),
     )
+
+
+def refit_stage1(fold: Any, audio: np.ndarray, speakers: np.ndarray) -> Any:
+    """`fold` (a fraction's FoldData) with stage 1 refitted on its own training and validation rows.
+
+    The align run's adapter, heads and C were fitted on every training row of the fold; below fraction 1 they
+    would carry the left-out rows' labels into "none" (the head's C and h) and into the generator (L_Iy
+    through W_y), so the low-resource comparison would not be low-resource. Same AlignConfig as the align run
+    (its `attrs["config"]`), the test rows untouched; the fold attrs get this fit's `selection` and `baseline`."""
+    import dataclasses
+
+    from misgan.alignment.adapter import train_fold
+    from misgan.alignment.config import AlignConfig
+    from misgan.augmentation.fold_data import AugmentError
+    from misgan.config import from_dict
+    from misgan.data.folds import Fold
+
+    if "config" not in fold.attrs:
+        raise AugmentError(f"fold {fold.name}: the align run holds no stage-1 config to refit on a train fraction")
+    config = from_dict(AlignConfig, fold.attrs["config"], f"fold {fold.name}: stage-1 config")
+    config = dataclasses.replace(config, reference=False, jobs=1)  # the job scores its own reference row
+    text = fold.t if fold.t.shape[1] else None
+    rows = Fold(fold.name, train=fold.train_idx, test=fold.test_idx, valid=fold.valid_idx)
+    result = train_fold(audio, text, fold.y, rows, config, fold.n_classes, groups=speakers)
+    heads = dict(result.heads)
+    heads.update({k: result.extras[k] for k in ("text_mean", "text_std") if k in result.extras})
+    if text is None:  # an audio-only fold: an empty text head, as misgan.augmentation.inputs.load_fold gives
+        heads |= {"W_t": np.zeros((0, result.h.shape[1]), np.float32), "b_t": np.zeros(0, np.float32)}
+    heads = {k: np.asarray(v, np.float32) for k, v in heads.items()}
+    attrs = {**fold.attrs, "selection": result.selection, "baseline": result.baseline, "refit": True}
+    return dataclasses.replace(fold, h=np.asarray(result.h, np.float32), heads=heads, attrs=attrs, requested=set())
