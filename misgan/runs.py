@@ -33,7 +33,6 @@ from misgan.runtime import JsonlLog, now, run_meta
 
 RUNS_ROOT = Path("runs")
 RUN_FORMAT = "misgan-run/1"
-KINDS = ("align", "gan", "augment")
 
 
 WRITER_LOCK = "writer.lock"  # misgan.locks: one writing process per run folder
@@ -249,56 +248,6 @@ class StageRun:
         return RunResult(self.kind, self.key, self.path, self.summary(), reused)
 
 
-def find_runs(cache: str | Path, kind: str | None = None, root: str | Path = RUNS_ROOT) -> list[StageRun]:
-    """Every run folder under `root/<cache stem>/` that belongs to `cache` (by path), oldest first."""
-    base = Path(root) / cache_stem(cache)
-    if not base.is_dir():
-        return []
-    want = str(Path(cache).resolve())
-    out = []
-    for d in sorted(base.iterdir()):
-        if not (d / "run.json").is_file():
-            continue
-        try:
-            run = StageRun.open(d)
-        except MisganError:
-            continue  # a foreign or damaged folder is not ours to list
-        if run.record.get("cache") == want and (kind is None or run.kind == kind):
-            out.append(run)
-    # `created` has whole seconds: run.json's modification time orders runs made within one second
-    return sorted(out, key=lambda r: (str(r.record.get("created", "")), (r.path / "run.json").stat().st_mtime_ns))
-
-
-def find_run(cache: str | Path, kind: str, key: str, root: str | Path = RUNS_ROOT) -> StageRun | None:
-    """The complete run of `kind` with exactly this key, if any."""
-    for run in find_runs(cache, kind, root):
-        if run.key == key and run.complete:
-            return run
-    return None
-
-
-def latest_run(cache: str | Path, kind: str, root: str | Path = RUNS_ROOT) -> StageRun | None:
-    """The most recently created complete run of `kind` for `cache`."""
-    done = [r for r in find_runs(cache, kind, root) if r.complete]
-    return done[-1] if done else None
-
-
-def list_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> list[dict[str, Any]]:
-    """One row per run of `cache` (for `misgan info`): kind, key, folder, folds done, complete, upstream."""
-    return [
-        {
-            "kind": r.kind,
-            "key": r.key[:12],
-            "path": str(r.path),
-            "folds": len(r.folds()),
-            "complete": r.complete,
-            "upstream": {k: v[:12] for k, v in r.upstream.items()},
-            "created": r.record.get("created"),
-        }
-        for r in find_runs(cache, None, root)
-    ]
-
-
 def begin_run(
     cache: str | Path,
     kind: str,
@@ -320,10 +269,11 @@ def begin_run(
     (`total`: the number of folds, for the resume line). Under torchrun, rank 0 creates (or finds) the
     folder and holds its writer lock; the other ranks open it to write their own folds."""
     from misgan.parallel import is_main, share
+    from misgan.run_lookup import find_or_create
 
     if not is_main():
         return StageRun.open(share(None))
-    run = _find_or_create(cache, kind, key, run_dir, root, cache_fingerprint, config, upstream, seed, threads)
+    run = find_or_create(cache, kind, key, run_dir, root, cache_fingerprint, config, upstream, seed, threads)
     share(str(run.path))
     if echo is not None and run.complete:
         echo(f"{kind}: reusing the complete run {run.path} (key {key[:12]}); nothing to train")
@@ -331,54 +281,3 @@ def begin_run(
         of = f" of {total}" if total is not None else ""
         echo(f"{kind}: resuming {run.path}: {len(run.folds())}{of} folds already done")
     return run
-
-
-def _find_or_create(
-    cache: str | Path,
-    kind: str,
-    key: str,
-    run_dir: str | Path | None,
-    root: str | Path,
-    cache_fingerprint: str | None,
-    config: Any,
-    upstream: Mapping[str, str] | None,
-    seed: int | None,
-    threads: int | None,
-) -> StageRun:
-    if run_dir is None:
-        done = find_run(cache, kind, key, root)
-        if done is not None:
-            return done
-        run_dir = default_run_dir(cache, kind, key, root)
-    path = Path(run_dir)
-    if (path / "run.json").is_file():
-        run = StageRun.open(path)
-        if run.complete and run.key == key and run.kind == kind:
-            return run  # reused as is: nothing in a finished run folder changes
-    return StageRun.create(
-        path,
-        kind=kind,
-        key=key,
-        cache=cache,
-        cache_fingerprint=cache_fingerprint,
-        config=config,
-        upstream=upstream,
-        seed=seed,
-        threads=threads,
-    )
-
-
-def describe_runs(cache: str | Path, root: str | Path = RUNS_ROOT) -> str:
-    """The `runs` section of `misgan info`: one line per run folder of `cache`, oldest first."""
-    rows = list_runs(cache, root)
-    where = Path(root) / cache_stem(cache)
-    if not rows:
-        return f"runs         none under {where} (run misgan align)"
-    lines = [f"runs         {len(rows)} under {where}"]
-    for r in rows:
-        state = "complete" if r["complete"] else "partial"
-        up = " ".join(f"{k}={v}" for k, v in r["upstream"].items() if k in KINDS)
-        lines.append(
-            f"  {r['kind']:<7} {r['key']}  {r['folds']:>3} folds  {state:<8}  {up or '-':<19}  {r['path']}"
-        )
-    return "\n".join(lines)

@@ -19,7 +19,8 @@ from misgan.features.store import open_store
 from misgan.gan.config import GanConfig
 from misgan.gan.run import generator_path, train_gan
 from misgan.io import file_sha256
-from misgan.runs import RunError, StageRun, describe_runs, list_runs, run_key
+from misgan.run_lookup import describe_runs, list_runs
+from misgan.runs import RunError, StageRun, run_key
 
 torch.set_num_threads(1)
 SMALL = AlignConfig(h_dim=8, shared_dim=4, epochs=3, batch_size=32, lr=1e-3, patience=5)

@@ -98,7 +98,7 @@ def test_source_rows_reach_the_generator_but_no_test_row(caches, monkeypatch):
     for arr in (got["h"], got["t"], *[a for a in got["valid"] if a is not None]):
         assert np.abs(arr).max() < 100  # no poisoned row: neither the target's nor the same-corpus source's
     from misgan.alignment.run import load_fold
-    from misgan.runs import find_runs
+    from misgan.run_lookup import find_runs
 
     arrays, _ = load_fold(find_runs(target, "align")[-1], "spk-spk00")
     n_train_target = len(arrays["train_idx"])

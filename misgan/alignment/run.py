@@ -27,7 +27,8 @@ from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
 from misgan.parallel import barrier, dist, is_main, map_folds
-from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, find_runs, run_key
+from misgan.run_lookup import find_runs
+from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
 # the arrays every fold holds (docs/design.md "Fold groups"); extras: audio/text standardisation, adapter.*

@@ -51,7 +51,8 @@ def noalign_run(
 ) -> StageRun:
     """The α = β = 0 align run for `folds`: reused when its key exists with those folds, else trained."""
     from misgan.alignment import run as align_stage
-    from misgan.runs import default_run_dir, find_runs
+    from misgan.run_lookup import find_runs
+    from misgan.runs import default_run_dir
 
     cfg = noalign_config(align, folds)
     key = align_stage.align_key(align.record.get("cache_fingerprint"), cfg)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from misgan.augmentation.classifier import AugmentError, FoldData
-from misgan.runs import StageRun, find_runs
+from misgan.run_lookup import find_runs
+from misgan.runs import StageRun
 
 # the stage-1 heads, plus the text standardisation stage 2 conditions on when stage 1 stored it
 HEAD_KEYS = ("W_y", "b_y", "W_t", "b_t", "text_mean", "text_std")

@@ -214,7 +214,7 @@ def info_command(
             typer.echo(f"{'':<13}{account(store.n_rows, failure_problems(fails)).line()}")
             for f in fails if failures < 0 else fails[:failures]:
                 typer.echo(f"  {f['utt_id']}: {f['reason']}")
-        from misgan.runs import describe_runs
+        from misgan.run_lookup import describe_runs
 
         typer.echo(describe_runs(cache))
 

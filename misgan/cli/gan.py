@@ -131,7 +131,8 @@ def _sample(
 ) -> None:
     from misgan.gan import run as gan_run
     from misgan.gan.models import GanError
-    from misgan.runs import StageRun, latest_run
+    from misgan.run_lookup import latest_run
+    from misgan.runs import StageRun
 
     run = StageRun.open(run_dir) if run_dir is not None else latest_run(cache, "gan")
     if run is None:

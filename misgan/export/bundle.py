@@ -36,7 +36,8 @@ class ExportError(MisganError):
 
 def _align_run(run: Any, override: str | Path | None) -> Any:
     """The stage-1 run the augment run used: --align-run, a sibling folder, or found by key under the runs root."""
-    from misgan.runs import StageRun, find_run
+    from misgan.run_lookup import find_run
+    from misgan.runs import StageRun
 
     if override is not None:
         return StageRun.open(override)

@@ -320,7 +320,7 @@ def sample_to_store(
 def _align_run_of(ckpt: dict[str, Any], generator: str | Path) -> StageRun:
     """The align run a generator was trained on: named in its checkpoint, else its gan run's upstream key
     (found among the runs of the checkpoint's cache)."""
-    from misgan.runs import find_run
+    from misgan.run_lookup import find_run
 
     path = ckpt.get("align_run")
     if path and Path(path, "run.json").is_file():
