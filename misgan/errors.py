@@ -29,6 +29,10 @@ class EncoderError(MisganError):
     """An encoder cannot be found or loaded."""
 
 
+class ExtractError(MisganError):
+    """An utterance failed under --strict, or the run was set up wrongly."""
+
+
 class ConfigError(MisganError):
     """A configuration file or value is invalid."""
 

@@ -18,9 +18,10 @@ import soundfile as sf
 from store_fixtures import ToyEncoder, ToySpec, make_wav_corpus
 
 from misgan.data.manifest import write_manifest
-from misgan.errors import StoreError
+from misgan.errors import ExtractError, StoreError
 from misgan.features.encoders.base import BadInputError
-from misgan.features.extract import ExtractError, extract, fingerprint
+from misgan.features.extract import extract
+from misgan.features.identity import fingerprint
 from misgan.features.store import FeatureStore, open_store
 from misgan.features.writer import tmp_path
 
@@ -173,7 +174,7 @@ def test_fingerprint_is_stable_across_processes_and_tracks_inputs():
         import sys; sys.path.insert(0, {str(TESTS)!r})
         from store_fixtures import ToySpec
         from misgan.features.encoders import resolve_spec
-        from misgan.features.extract import fingerprint
+        from misgan.features.identity import fingerprint
         from misgan.data.manifest import read_manifest
         print(fingerprint(read_manifest("m.csv"), resolve_spec("egemaps"), ToySpec(modality="text")))
         """

@@ -77,7 +77,7 @@ def cached_without_loading(
     label_names: list[str],
 ) -> tuple[str, int, list[dict[str, str]]] | None:
     """(fingerprint, rows, failures) when the finished cache at `out` provably matches; else None."""
-    from misgan.features.extract import fingerprint
+    from misgan.features.identity import fingerprint
     from misgan.features.store import open_store
 
     if not out.exists():
