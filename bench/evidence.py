@@ -148,7 +148,7 @@ def table_rows(name: str, prefix: str, res: dict[str, Any]) -> list[dict[str, An
 
 def holm_rows(rows: list[dict[str, Any]]) -> None:
     """Holm across every augmenter row of one feature set and fraction (all augment calls together)."""
-    from misgan.metrics import holm
+    from misgan.stats import holm
 
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for r in rows:

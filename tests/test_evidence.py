@@ -22,7 +22,7 @@ def _load():
 
 @pytest.mark.slow
 def test_quick_evidence_table_on_a_tiny_cache(tmp_path, capsys):
-    from misgan.metrics import holm
+    from misgan.stats import holm
 
     ev = _load()
     make_feature_store(tmp_path / "tiny.zarr", n_speakers=4, per_class=6, da=12, dt=6, separable=True)

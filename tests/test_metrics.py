@@ -7,7 +7,8 @@ import pytest
 from scipy.stats import wilcoxon
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
-from misgan import metrics
+from misgan import metrics, stats
+from misgan.augmentation import summary
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
@@ -52,11 +53,11 @@ def test_wilcoxon_matches_scipy_and_handles_ties():
     rng = np.random.default_rng(0)
     a = rng.random(24)
     b = a - 0.02 + 0.01 * rng.standard_normal(24)
-    got = metrics.wilcoxon_paired(a, b)
+    got = stats.wilcoxon_paired(a, b)
     ref = wilcoxon(a, b)
     assert got["p_value"] == pytest.approx(ref.pvalue)
     assert got["p_value"] < 0.01
-    same = metrics.wilcoxon_paired(a, a)
+    same = stats.wilcoxon_paired(a, a)
     assert same == {"statistic": 0.0, "p_value": 1.0, "n": 24, "n_nonzero": 0}
 
 
@@ -64,12 +65,12 @@ def test_bootstrap_ci_seeded_and_covers_mean():
     rng = np.random.default_rng(1)
     d = 0.03 + 0.01 * rng.standard_normal(24)
     base = np.zeros(24)
-    ci = metrics.bootstrap_ci(d, base, seed=3, n_boot=2000)
+    ci = stats.bootstrap_ci(d, base, seed=3, n_boot=2000)
     assert ci["ci_low"] < ci["mean_diff"] < ci["ci_high"]
     assert ci["mean_diff"] == pytest.approx(d.mean())
     assert ci["ci_low"] > 0  # a clear positive shift excludes zero
-    assert metrics.bootstrap_ci(d, base, seed=3, n_boot=2000) == ci
-    assert metrics.bootstrap_ci(d, base, seed=4, n_boot=2000) != ci
+    assert stats.bootstrap_ci(d, base, seed=3, n_boot=2000) == ci
+    assert stats.bootstrap_ci(d, base, seed=4, n_boot=2000) != ci
 
 
 # ---- our use of scikit-learn / scipy: the conventions the wrappers add --------------------------------
@@ -109,7 +110,7 @@ def test_bootstrap_ci_is_the_percentile_interval_of_resampled_mean_differences()
     rng = np.random.default_rng(7)
     treated, control = rng.normal(0.6, 0.05, 12), rng.normal(0.55, 0.05, 12)
     d = treated - control
-    ci = metrics.bootstrap_ci(treated, control, n_boot=20000, seed=0)
+    ci = stats.bootstrap_ci(treated, control, n_boot=20000, seed=0)
     # an independent percentile bootstrap of the fold differences (other resamples): the same interval
     means = d[np.random.default_rng(99).integers(0, 12, (20000, 12))].mean(1)
     lo, hi = np.quantile(means, [0.025, 0.975])
@@ -117,47 +118,47 @@ def test_bootstrap_ci_is_the_percentile_interval_of_resampled_mean_differences()
     assert ci["ci_low"] == pytest.approx(lo, abs=0.05 * width)
     assert ci["ci_high"] == pytest.approx(hi, abs=0.05 * width)
     assert ci["level"] == 0.95 and ci["mean_diff"] == pytest.approx(d.mean())
-    narrow = metrics.bootstrap_ci(treated, control, n_boot=20000, seed=0, level=0.5)
+    narrow = stats.bootstrap_ci(treated, control, n_boot=20000, seed=0, level=0.5)
     assert ci["ci_low"] < narrow["ci_low"] < narrow["ci_high"] < ci["ci_high"]
 
 
 def test_bootstrap_ci_edge_cases():
     # one fold: no spread to resample, the interval is the difference itself (scipy refuses one sample)
-    assert metrics.bootstrap_ci([0.7], [0.6]) == {
+    assert stats.bootstrap_ci([0.7], [0.6]) == {
         "mean_diff": pytest.approx(0.1),
         "ci_low": pytest.approx(0.1),
         "ci_high": pytest.approx(0.1),
         "level": 0.95,
     }
-    same = metrics.bootstrap_ci([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    same = stats.bootstrap_ci([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
     assert same["ci_low"] == same["ci_high"] == same["mean_diff"] == 0.0
     with pytest.raises(metrics.MetricError, match="differ in shape"):
-        metrics.bootstrap_ci([0.5, 0.6], [0.5])
+        stats.bootstrap_ci([0.5, 0.6], [0.5])
     with pytest.raises(metrics.MetricError, match="no paired values"):
-        metrics.bootstrap_ci([], [])
-    out = metrics.compare_paired([0.7, 0.8, 0.75], [0.6, 0.7, 0.7], seed=1, n_boot=500)
+        stats.bootstrap_ci([], [])
+    out = stats.compare_paired([0.7, 0.8, 0.75], [0.6, 0.7, 0.7], seed=1, n_boot=500)
     assert set(out) == {"wilcoxon", "bootstrap"} and out["bootstrap"]["ci_low"] > 0
 
 
 def test_holm_matches_hand_computed_values():
     # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02 0.03 0.06 0.06
-    assert metrics.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert metrics.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
-    assert metrics.holm([0.2]) == pytest.approx([0.2])
-    assert metrics.holm([]) == []
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert stats.holm([0.2]) == pytest.approx([0.2])
+    assert stats.holm([]) == []
     try:
         from statsmodels.stats.multitest import multipletests
     except ImportError:
         return
     p = np.random.default_rng(0).uniform(size=9)
-    assert metrics.holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+    assert stats.holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
 
 
 def test_holm_rejects_bad_p_values():
     with pytest.raises(metrics.MetricError):
-        metrics.holm([0.1, 1.5])
+        stats.holm([0.1, 1.5])
     with pytest.raises(metrics.MetricError):
-        metrics.holm([float("nan")])
+        stats.holm([float("nan")])
 
 
 def _run(fold, seed, variant, fraction, uar):
@@ -184,7 +185,7 @@ def test_fraction_summary_pairs_folds_times_seeds_and_holm_corrects():
                 runs.append(_run(f, s, "reference", frac, b + 0.03))
                 runs.append(_run(f, s, "noise", frac, b - 0.02 - 0.001 * s))  # worse in every unit
                 runs.append(_run(f, s, "mixup", frac, b + rng.normal(0, 0.01)))
-    out = metrics.fraction_summary({"runs": runs, "config": {"ratio": 1.0}})
+    out = summary.fraction_summary({"runs": runs, "config": {"ratio": 1.0}})
     assert set(out) == {"0.25", "1.0"}
     row = out["0.25"]["noise"]["vs_none"]
     assert row["n_units"] == 12 and row["worse"] == 12
@@ -194,10 +195,10 @@ def test_fraction_summary_pairs_folds_times_seeds_and_holm_corrects():
     noise_p = wilcoxon([base[u] + d for u, d in zip(units, diffs, strict=True)], [base[u] for u in units]).pvalue
     assert row["p"] == pytest.approx(noise_p)
     mix = out["0.25"]["mixup"]["vs_none"]
-    assert [row["p_holm"], mix["p_holm"]] == pytest.approx(metrics.holm([row["p"], mix["p"]]))
+    assert [row["p_holm"], mix["p_holm"]] == pytest.approx(stats.holm([row["p"], mix["p"]]))
     assert out["1.0"]["none"]["vs_reference"]["delta"] == pytest.approx(-0.03)
     assert "p_holm" not in (out["1.0"]["reference"].get("vs_none") or {})
     # the classical tables describe the largest fraction only
-    s = metrics.summarise({"runs": runs, "config": {"ratio": 1.0, "seed": 0}})
+    s = summary.summarise({"runs": runs, "config": {"ratio": 1.0, "seed": 0}})
     assert s["methods"]["noise"]["n_folds"] == 4 and "fractions" in s
     assert s["methods"]["none"]["vs_reference"]["bootstrap"]["mean_diff"] == pytest.approx(-0.03)

@@ -1,9 +1,9 @@
 """results.json of a stage-3 run: one record per (fold, seed, variant, ratio) score, assembled from the
 per-job records kept in the run folder (so a resumed run's results equal an uninterrupted one's).
 
-Every record in results["runs"] is {"fold", "seed", "variant", "ratio", "metrics"}; `misgan.metrics.summarise`
-turns them into the tables (mean ± std over folds of the seed-averaged fold score, Wilcoxon and bootstrap
-against the matching no-augmentation run).
+Every record in results["runs"] is {"fold", "seed", "variant", "ratio", "metrics"};
+`misgan.augmentation.summary.summarise` turns them into the tables (mean ± std over folds of the seed-averaged
+fold score, Wilcoxon and bootstrap against the matching no-augmentation run).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def job_name(fold: str, seed: int) -> str:
 
 def assemble(head: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
     """results.json from its header and the jobs' records, in job order (folds, then seeds)."""
-    from misgan.metrics import summarise
+    from misgan.augmentation.summary import summarise
 
     results: dict[str, Any] = {
         **head,

@@ -55,7 +55,7 @@ def _align_run(run: Any, override: str | Path | None) -> Any:
 
 def choose_method(results: dict[str, Any], methods: list[str]) -> str:
     """The method with the best mean test UAR in results.json ("none" on ties or without results)."""
-    from misgan.metrics import summarise
+    from misgan.augmentation.summary import summarise
 
     try:
         table = summarise(results)["methods"]

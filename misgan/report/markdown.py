@@ -39,7 +39,7 @@ def gan_settings(results: dict[str, Any]) -> str:
 
 def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
     from misgan.augmentation.results import ABLATION_TITLES, METHOD_TITLES, method_title
-    from misgan.metrics import fold_scores, summarise
+    from misgan.augmentation.summary import fold_scores, summarise
 
     summary = summarise(results)  # recomputed: the report never trusts a stale summary
     cfg = results.get("config", {})
