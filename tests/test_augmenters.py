@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from misgan.augmentation.augmenters import (
-    METHODS,
-    GanAugmenter,
-    MixupAugmenter,
-    NoiseAugmenter,
-    SmoteAugmenter,
-    balance_labels,
-    make_augmenter,
-    ratio_labels,
-)
+from misgan.augmentation.augmenters import METHODS, GanAugmenter, balance_labels, make_augmenter, ratio_labels
+from misgan.augmentation.baselines import MixupAugmenter, NoiseAugmenter, SmoteAugmenter
 from misgan.augmentation.classifier import AugmentError, TrainView
 
 torch.set_num_threads(1)
@@ -142,7 +134,7 @@ def _view(n_per=200, d=3, seed=0):
 def test_class_conditional_gaussian_matches_class_moments(covariance):
     from sklearn.covariance import LedoitWolf
 
-    from misgan.augmentation.augmenters import GaussianAugmenter
+    from misgan.augmentation.baselines import GaussianAugmenter
 
     view, _ = _view()
     aug = make_augmenter("cgauss", covariance=covariance)

@@ -178,7 +178,7 @@ def test_augment_compare_ablation_multimodal(store, tmp_path):
 def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
     """Poison the test speaker's features; every array an augmenter or the GAN receives must be clean."""
     import misgan.gan.run
-    from misgan.augmentation import augmenters
+    from misgan.augmentation import augmenters, baselines
     from misgan.gan import train as gan
 
     monkeypatch.chdir(tmp_path)
@@ -200,7 +200,7 @@ def test_augmenters_and_gan_never_see_test_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan, "fit_gan", spy_gan)
     monkeypatch.setattr(misgan.gan.run, "fit_gan", spy_gan)  # the gan run trains "ours"
-    for cls in (augmenters.NoiseAugmenter, augmenters.MixupAugmenter, augmenters.SmoteAugmenter):
+    for cls in (baselines.NoiseAugmenter, baselines.MixupAugmenter, baselines.SmoteAugmenter):
         real_fit = cls.fit
 
         def spy_fit(self, view, seed, _real=real_fit):
@@ -392,13 +392,13 @@ def test_cli_gan_then_augment_reuses_the_gan_run(store, tmp_path, monkeypatch):
 def test_reference_gating_fractions_and_one_fit_per_fold(store, tmp_path, monkeypatch):
     """LR reference row, gated SMOTE, fractions 0.5 and 1 with 2 seeds; SMOTE / cgauss fitted once per
     (fold, seed, fraction) although scored at the main ratio and at every ratio of the gate's grid."""
-    from misgan.augmentation import augmenters
+    from misgan.augmentation import baselines
     from misgan.augmentation.subsets import fraction_rows
     from misgan.data.folds import Fold
     from misgan.reference import lr_reference
 
     fits: dict[str, int] = {}
-    for cls in (augmenters.SmoteAugmenter, augmenters.GaussianAugmenter):
+    for cls in (baselines.SmoteAugmenter, baselines.GaussianAugmenter):
         real = cls.fit
 
         def spy(self, view, seed, _real=real):

@@ -84,3 +84,9 @@ class FoldData:
     def with_features(self, name: str, h: np.ndarray, heads: dict[str, np.ndarray]) -> FoldData:
         """The same partition over other features/heads (the α=β=0 stage-1 variant)."""
         return dataclasses.replace(self, name=name, h=h, heads=heads, requested=set())
+
+
+def _check_view(view: TrainView, labels: np.ndarray) -> None:
+    missing = sorted(set(np.unique(labels).tolist()) - set(np.unique(view.y).tolist()))
+    if missing:
+        raise AugmentError(f"cannot synthesise class(es) {missing}: no training rows of them in this fold")
