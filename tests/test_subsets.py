@@ -56,6 +56,10 @@ def test_refit_uses_only_the_fraction_rows():
     assert np.array_equal(out.train_idx, sub.train_idx) and np.array_equal(out.test_idx, fold.test_idx)
     assert np.allclose(out.heads["text_mean"], fold.t[rows].mean(0), atol=1e-5)
     assert out.heads["W_t"].shape == (fold.t.shape[1], 4) and out.attrs["refit"] is True
+    # the arrays that map other rows (source caches) into this h: recompute_h gives the same h
+    from misgan.alignment.adapter import recompute_h
+
+    assert np.allclose(recompute_h(out.attrs["stage1_arrays"], audio, out.attrs["config"]), out.h, atol=1e-5)
 
 
 def test_refit_audio_only_fold_has_an_empty_text_head():

@@ -51,7 +51,8 @@ def refit_stage1(fold: Any, audio: np.ndarray, speakers: np.ndarray) -> Any:
     The align run's adapter, heads and C were fitted on every training row of the fold; below fraction 1 they
     would carry the left-out rows' labels into "none" (the head's C and h) and into the generator (L_Iy
     through W_y), so the low-resource comparison would not be low-resource. Same AlignConfig as the align run
-    (its `attrs["config"]`), the test rows untouched; the fold attrs get this fit's `selection` and `baseline`."""
+    (its `attrs["config"]`), the test rows untouched; the fold attrs get this fit's `selection`, `baseline` and
+    `stage1_arrays` (standardisation + adapter weights, as an align run's fold stores them)."""
     import dataclasses
 
     from misgan.alignment.adapter import train_fold
@@ -72,5 +73,7 @@ def refit_stage1(fold: Any, audio: np.ndarray, speakers: np.ndarray) -> Any:
     if text is None:  # an audio-only fold: an empty text head, as misgan.augmentation.inputs.load_fold gives
         heads |= {"W_t": np.zeros((0, result.h.shape[1]), np.float32), "b_t": np.zeros(0, np.float32)}
     heads = {k: np.asarray(v, np.float32) for k, v in heads.items()}
+    # stage1_arrays: the refit's standardisation and adapter, to map source-cache rows into this h space
     attrs = {**fold.attrs, "selection": result.selection, "baseline": result.baseline, "refit": True}
+    attrs["stage1_arrays"] = dict(result.extras)
     return dataclasses.replace(fold, h=np.asarray(result.h, np.float32), heads=heads, attrs=attrs, requested=set())
