@@ -1,4 +1,5 @@
-"""The report's figures (misgan.report.plots): what a paper needs is on them, checked on the matplotlib figure."""
+"""The report's figures (misgan.report.plots and the modules it lists): what a paper needs is on them, checked
+on the matplotlib figure."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from misgan.report import plots
+from misgan.report import confusion as confusion_plot
+from misgan.report import figure, gan_curves
+from misgan.report import tsne as tsne_plot
+from misgan.report import uar as uar_plots
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 FOLDS = [f"spk-{i:02d}" for i in range(6)]
@@ -48,7 +52,7 @@ def _results(fractions=(0.1, 0.25, 0.5, 1.0), seeds=3) -> dict:
 def figures(monkeypatch):
     """Every figure a plot function saves, kept open for inspection (the PNG is still written)."""
     saved = []
-    real = plots._save
+    real = figure._save
 
     def keep(fig, path):
         fig.canvas.draw()
@@ -57,7 +61,8 @@ def figures(monkeypatch):
         fig.savefig(buf, format="png")
         path.write_bytes(buf.getvalue())
 
-    monkeypatch.setattr(plots, "_save", keep)
+    for module in (confusion_plot, gan_curves, tsne_plot, uar_plots):
+        monkeypatch.setattr(module, "_save", keep)
     yield saved
     assert real is not None
 
@@ -68,7 +73,7 @@ def _overlap(a, b) -> bool:
 
 def test_confusions_are_labelled_normalised_and_have_a_colorbar(figures, tmp_path):
     res = _results()
-    assert plots.plot_confusions(res, tmp_path / "c.png")
+    assert confusion_plot.plot_confusions(res, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     fig = figures[0]
     panels = [ax for ax in fig.axes if ax.get_title()]
@@ -91,7 +96,7 @@ def test_confusions_are_labelled_normalised_and_have_a_colorbar(figures, tmp_pat
 
 def test_gan_curves_per_fold_and_mean_with_bits_and_fractions_apart(figures, tmp_path):
     res = _results()
-    assert plots.plot_gan_curves(res, tmp_path / "g.png")
+    assert gan_curves.plot_gan_curves(res, tmp_path / "g.png")
     fig = figures[0]
     loss, bits, frac = fig.axes
     assert (loss.get_ylabel(), bits.get_ylabel()) == ("loss", "bits") and "fraction" in frac.get_ylabel()
@@ -106,7 +111,7 @@ def test_gan_curves_per_fold_and_mean_with_bits_and_fractions_apart(figures, tmp
 
 
 def test_tsne_has_one_shared_legend_and_names_the_fold(figures, tmp_path):
-    assert plots.plot_tsne(_results(), tmp_path / "t.png")
+    assert tsne_plot.plot_tsne(_results(), tmp_path / "t.png")
     fig = figures[0]
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
     entries = [t.get_text() for t in fig.legends[0].get_texts()]
@@ -116,7 +121,7 @@ def test_tsne_has_one_shared_legend_and_names_the_fold(figures, tmp_path):
 
 def test_per_speaker_uar_sorted_by_none(figures, tmp_path):
     res = _results()
-    assert plots.plot_per_speaker(res, tmp_path / "s.png")
+    assert uar_plots.plot_per_speaker(res, tmp_path / "s.png")
     ax = figures[0].axes[0]
     top = [r for r in res["runs"] if r["fraction"] == 1.0]
     none = {
@@ -130,7 +135,7 @@ def test_per_speaker_uar_sorted_by_none(figures, tmp_path):
 
 def test_learning_curve_means_and_confidence_bands(figures, tmp_path):
     res = _results()
-    assert plots.plot_learning_curve(res, tmp_path / "l.png")
+    assert uar_plots.plot_learning_curve(res, tmp_path / "l.png")
     ax = figures[0].axes[0]
     line = next(ln for ln in ax.lines if ln.get_label() == "No augmentation")
     fractions = [0.1, 0.25, 0.5, 1.0]
@@ -146,4 +151,4 @@ def test_learning_curve_means_and_confidence_bands(figures, tmp_path):
     assert "fold × seed" in ax.get_title() and "18" in ax.get_title()
     # a single fraction has no curve
     one = {**res, "runs": [r for r in res["runs"] if r["fraction"] == 1.0]}
-    assert not plots.plot_learning_curve(one, tmp_path / "none.png")
+    assert not uar_plots.plot_learning_curve(one, tmp_path / "none.png")

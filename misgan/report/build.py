@@ -57,7 +57,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     for title, name, draw in PLOTS:
         if draw(results, out / name):
             plots[title] = name
-    from misgan.report import plots as plot_module
+    from misgan.report import uar as plot_module
 
     # the low-resource learning curve (helper F's plot), drawn when the run has several training fractions
     curve = getattr(plot_module, "plot_learning_curve", None)
