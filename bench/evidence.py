@@ -8,7 +8,8 @@ Per feature set: stage 1 (`misgan.align`, grouped folds over speakers: leave-one
 else `kfold` with k = --folds), then stage 3 (`misgan.augment`) with the low-resource protocol (every fraction,
 every seed) for: the logistic-regression reference (same features and folds), stage 1 (its stored head, full
 fraction), none, noise, mixup, SMOTE, class-conditional Gaussian, label-only GAN (cgan), ours (paper settings),
-ours (on-manifold: helper B's generator options), ours (validation-gated), ours with a source corpus
+ours (on-manifold), ours (paper with an MLP G and D), ours (paper with a projection D), ours
+(validation-gated), ours with a source corpus
 (--source-cache) and ours with MELD text (--text-source). Each augment call scores its own "none" on the same
 folds, seeds and fraction rows (deterministic), so every Δ is paired per fold × seed; p is the two-sided
 Wilcoxon over those units, Holm-corrected across all augmenter rows of one feature set and fraction.
@@ -49,6 +50,8 @@ TITLES = {
     "ours": "ours (paper settings)",
     "ours-gated": "ours (validation-gated)",
     "ours-manifold": "ours (on-manifold)",
+    "ours-mlp": "ours (paper, MLP G and D)",
+    "ours-projection": "ours (paper, projection D)",
     "ours-source": "ours + source corpus",
     "ours-text": "ours + MELD text",
 }
@@ -86,6 +89,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]]]:
     """(row prefix, methods, GanConfig overrides, AugmentConfig overrides) per augment call."""
     out = [("", BASE_METHODS, PAPER, {}), ("manifold", ("none", "ours"), ON_MANIFOLD, {})]
+    # the architecture options of issue 11.2 one at a time on the paper generator: MLP G/D, projection D
+    out += [("mlp", ("none", "ours"), {**PAPER, "arch": "mlp"}, {})]
+    out += [("projection", ("none", "ours"), {**PAPER, "disc": "projection"}, {})]
     if args.source_cache:
         out.append(("source", ("none", "ours"), ON_MANIFOLD, {"source_caches": (args.source_cache,)}))
     if args.text_source and Path(args.text_source).is_file():
