@@ -507,20 +507,20 @@ def test_half_precision_checkpoints_load_in_half_on_cuda(models, tmp_path):
 # ---------------------------------------------------------------- pinned revisions, quiet loading
 
 
-def test_every_hub_entry_is_pinned_or_listed_unpinned_with_a_reason():
+def test_every_registry_entry_is_pinned_to_a_commit():
     import re
 
-    from misgan.features.encoders.registry import REVISIONS, UNPINNED
+    from misgan.features.encoders import registry
 
+    assert not hasattr(registry, "UNPINNED")  # no exceptions left
     for name, spec in REGISTRY.items():
         if spec.backend == "opensmile":
             assert spec.revision == "installed", name  # the installed opensmile version is recorded at load
             continue
-        if re.fullmatch(r"[0-9a-f]{40}", spec.revision):
-            assert REVISIONS[spec.model_id] == spec.revision
-            continue
-        assert spec.revision == "main" and spec.model_id in UNPINNED, f"{name}: {spec.revision!r} not pinned"
-        assert len(UNPINNED[spec.model_id]) > 20, f"{name}: no reason given for leaving it unpinned"
+        assert re.fullmatch(r"[0-9a-f]{40}", spec.revision), f"{name}: {spec.revision!r} is not a commit hash"
+        assert registry.REVISIONS[spec.model_id] == spec.revision
+    assert REGISTRY["bert"].model_id == "google-bert/bert-base-uncased"  # the id its pin was stated for
+    assert REGISTRY["wav2vec2-msp"].revision == "8e3d0e563eeab584c131afcb65641492b14be7fb"
     # the override stays: --revision / NAME:revision=REV
     assert resolve_spec("whisper", revision="abc").revision == "abc"
     assert resolve_spec("whisper:revision=v2").revision == "v2"

@@ -89,28 +89,27 @@ def _hf(name: str, modality: str, model_id: str, pooling: str, dim: int) -> Enco
 
 
 # Commit hashes of the hub repositories, each found stated for that exact repository in public code that pins
-# it (no network here to ask the hub). A repo with no such hash stays at "main" and is listed in UNPINNED with
-# the reason; `--revision` / "NAME:revision=REV" overrides either. docs/encoders.md lists the sources.
+# it, or on the hub's own commit pages (no network here to ask the hub); `--revision` / "NAME:revision=REV"
+# overrides any of them. Every hub entry is pinned (tests/test_encoders.py); docs/encoders.md lists the sources.
 REVISIONS: dict[str, str] = {
     "MIT/ast-finetuned-audioset-10-10-0.4593": "f826b80d28226b62986cc218e5cec390b1096902",
+    # the newest commit of huggingface.co/audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim/commits/<this>
+    # ("Update README.md", Oct 6 2023); weights from fb0a1d7 "add model", config.json from 3e84656
+    "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim": "8e3d0e563eeab584c131afcb65641492b14be7fb",
     "microsoft/wavlm-base-plus": "4c66d4806a428f2e922ccfa1a962776e232d487b",
     "facebook/hubert-base-ls960": "dba3bb02fda4248b6e082697eee756de8fe8aa8a",
     "openai/whisper-base": "e37978b90ca9030d5170a5c07aadb050351a65bb",
-    # stated for the legacy id "bert-base-uncased", the same repository (the hub renamed it, history kept)
+    # stated for this id (snapshots/ of models--google-bert--bert-base-uncased, "google-bert/bert-base-uncased@")
+    # and for the legacy id "bert-base-uncased": one repository, renamed by the hub with its history kept
     "google-bert/bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
     "FacebookAI/roberta-large": "722cf37b1afa9454edce342e7895e588b6ff1d59",
     "meta-llama/Llama-2-7b-hf": "6fdf2e60f86ff2481f2241aaee459f85b5b0bbb9",
     "sentence-transformers/all-MiniLM-L6-v2": "1110a243fdf4706b3f48f1d95db1a4f5529b4d41",
 }
-UNPINNED: dict[str, str] = {
-    "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim": (
-        "no commit hash stated for this repository could be found offline; the commit loaded is still recorded"
-    ),
-}
 
 
 def _pin(model_id: str) -> str:
-    return REVISIONS.get(model_id, "main")
+    return REVISIONS[model_id]  # a hub entry without a pinned commit is a bug, not a silent "main"
 
 
 # The registry: a plain dict, name -> spec with pinned defaults.
