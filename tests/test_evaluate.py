@@ -334,7 +334,7 @@ def test_augment_resumes_per_fold_with_identical_results(store, tmp_path, monkey
     cfg = AugmentConfig(methods=("none", "smote"), seeds=2, classifier=FAST, tsne=False)
     whole = read_json(augment(store.path, cfg, tmp_path / "whole", progress=False).run_dir / "results.json")
 
-    real_job, calls = ev._job, []
+    real_job, calls = ev.run_job, []
 
     def dies_on_third(*a, **k):
         calls.append((a[0].name, a[1]))
@@ -342,11 +342,11 @@ def test_augment_resumes_per_fold_with_identical_results(store, tmp_path, monkey
             raise KeyboardInterrupt
         return real_job(*a, **k)
 
-    monkeypatch.setattr(ev, "_job", dies_on_third)
+    monkeypatch.setattr(ev, "run_job", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         augment(store.path, cfg, tmp_path / "parts", progress=False)
     calls.clear()
-    monkeypatch.setattr(ev, "_job", lambda *a, **k: (calls.append((a[0].name, a[1])), real_job(*a, **k))[1])
+    monkeypatch.setattr(ev, "run_job", lambda *a, **k: (calls.append((a[0].name, a[1])), real_job(*a, **k))[1])
     lines: list[str] = []
     out = augment(store.path, cfg, tmp_path / "parts", progress=False, echo=lines.append)
     assert len(calls) == 4 * 2 - 2 and ("spk-spk00", 0) not in calls and ("spk-spk00", 1) not in calls

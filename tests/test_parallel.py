@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -185,3 +186,69 @@ def test_align_under_two_ranks_equals_the_serial_run():
     for fold in FOLDS:
         for k in a[fold][0]:
             np.testing.assert_array_equal(a[fold][0][k], b[fold][0][k], err_msg=f"{fold}/{k}")
+
+
+def _augment_cfg(jobs: int, methods: tuple[str, ...] = ("none", "smote", "ours")) -> Any:
+    from misgan.augmentation.classifier import ClassifierConfig
+    from misgan.augmentation.config import AugmentConfig
+
+    clf = ClassifierConfig(max_epochs=20, patience=5, min_epochs=2)
+    return AugmentConfig(methods=methods, seeds=2, threads=1, jobs=jobs, classifier=clf, gan=GAN, tsne=False)
+
+
+def _job_scores(run_dir: Path) -> dict[str, list[tuple]]:
+    """Every (variant, ratio, fraction) -> metrics of each kept (fold, seed) job, timings left out."""
+    from misgan.augmentation.results import job_name
+
+    run, out = StageRun.open(run_dir), {}
+    for name in (job_name(f, s) for f in FOLDS for s in (0, 1)):
+        if run.has_fold(name):
+            job = run.read_fold(name)[1]
+            out[name] = [(r["variant"], r["ratio"], r["fraction"], r["metrics"]) for r in job["runs"]]
+    return out
+
+
+def test_augment_with_two_jobs_equals_the_serial_run():
+    from misgan.augmentation.evaluate import augment
+
+    cache = _cache()
+    align(cache, SMALL)
+    serial = augment(cache, _augment_cfg(1), run_dir="s", progress=False)
+    lines: list[str] = []
+    parallel = augment(cache, _augment_cfg(2), run_dir="p", progress=False, echo=lines.append)
+    assert parallel.key == serial.key  # jobs is not part of the key
+    assert any("found by key" in line for line in lines)  # the generators the serial run trained
+    a, b = _job_scores(serial.run_dir), _job_scores(parallel.run_dir)
+    assert sorted(a) == sorted(f"{f}.seed{s}" for f in FOLDS for s in (0, 1))
+    assert a == b  # every score of every (fold, seed), exactly
+    assert {"none", "smote", "ours", "reference"} <= {v for runs in a.values() for v, *_ in runs}
+    ra, rb = (json.loads((Path(r.run_dir) / "results.json").read_text()) for r in (serial, parallel))
+    assert ra["summary"] == rb["summary"]
+    assert json.loads((Path(parallel.run_dir) / "meta.json").read_text())["threads"] == 1
+
+
+def test_augment_with_two_jobs_resumes_after_an_interruption(monkeypatch):
+    import misgan.augmentation.evaluate as ev
+
+    cache = _cache()
+    align(cache, SMALL)
+    cfg = _augment_cfg(2, ("none", "smote"))
+    whole = ev.augment(cache, _augment_cfg(1, ("none", "smote")), run_dir="whole", progress=False)
+    real_line = ev.fold_line
+
+    def dies_after_first_job(*a: Any, **k: Any) -> list[str]:
+        raise KeyboardInterrupt  # in the calling process, right after the first job was written
+
+    monkeypatch.setattr(ev, "fold_line", dies_after_first_job)
+    with pytest.raises(KeyboardInterrupt):
+        ev.augment(cache, cfg, run_dir="parts", progress=False)
+    kept = _job_scores(Path("parts"))
+    assert 1 <= len(kept) < 8 and not StageRun.open("parts").complete
+    monkeypatch.setattr(ev, "fold_line", real_line)
+    lines: list[str] = []
+    out = ev.augment(cache, cfg, run_dir="parts", progress=False, echo=lines.append)
+    assert any(f"{len(kept)} job(s) kept" in line for line in lines)
+    done = [(r["fold"], r["seed"]) for r in StageRun.open("parts").log.read() if r.get("event") == "job_done"]
+    assert sorted(done) == sorted((f, s) for f in FOLDS for s in (0, 1))  # no job computed twice
+    assert out.summary["summary"] == whole.summary["summary"]
+    assert _job_scores(out.run_dir) == _job_scores(whole.run_dir)

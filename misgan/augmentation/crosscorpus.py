@@ -89,6 +89,7 @@ def augment_cross(
     """`augment` with `config.test_cache`: a keyed augment run whose units are TEST's speakers."""
     from misgan.augmentation import evaluate as ev
     from misgan.augmentation.fold_data import AugmentError
+    from misgan.augmentation.job import run_job
     from misgan.augmentation.results import assemble, job_name, write_results
     from misgan.features.store import open_store
     from misgan.runtime import thread_limit
@@ -125,7 +126,7 @@ def augment_cross(
         for unit in units:
             for seed in seeds:
                 if not run.has_fold(job_name(unit.name, seed)):
-                    job = ev._job(unit, seed, methods, config, loader, None, tsne=False)
+                    job = run_job(unit, seed, methods, config, loader, None, tsne=False)
                     run.write_fold(job_name(unit.name, seed), {}, job)
         jobs = [run.read_fold(job_name(u.name, s))[1] for u in units for s in seeds]
     head = {

@@ -21,28 +21,25 @@ resumes with the jobs still to do; results.json is assembled from the kept jobs 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from misgan.augmentation import gating, inputs, sources
+from misgan.augmentation import inputs, sources
 from misgan.augmentation.ablation import ABLATIONS, Ablation, noalign_run
-from misgan.augmentation.augmenters import METHODS, balance_labels, base_method, make_augmenter, ratio_labels
-from misgan.augmentation.classifier import AugmentError, ClassifierConfig, evaluate_multimodal, evaluate_unimodal
+from misgan.augmentation.augmenters import METHODS, base_method
+from misgan.augmentation.classifier import AugmentError
 from misgan.augmentation.config import AugmentConfig
+from misgan.augmentation.job import run_job
 from misgan.augmentation.results import (
     ABLATION_TITLES,
     METHOD_TITLES,
     assemble,
     fold_line,
     job_name,
-    record,
-    tsne_embedding,
     write_results,
 )
+from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.runs import RUNS_ROOT, RunResult
 
 __all__ = ["ABLATIONS", "ABLATION_TITLES", "METHOD_TITLES", "AugmentConfig", "augment", "needs_generators"]
@@ -69,14 +66,23 @@ def augment_key(fingerprint: str | None, config: AugmentConfig, align_key: str, 
 
 
 def begin_augment_run(
-    cache: Any, key: str, run_dir: Any, fp: str | None, config: AugmentConfig, upstream: dict, root: Any, say: Echo
+    cache: Any,
+    key: str,
+    run_dir: Any,
+    fp: str | None,
+    config: AugmentConfig,
+    upstream: dict,
+    root: Any,
+    say: Echo,
+    threads: int | None = None,
 ) -> Any:
-    """The keyed augment run folder (in-corpus and cross-corpus alike); says so when it is already complete."""
+    """The keyed augment run folder (in-corpus and cross-corpus alike); says so when it is already complete.
+    `threads`: the effective thread count meta.json records (default `config.threads`)."""
     from misgan.runs import begin_run
 
     run = begin_run(
         cache, "augment", key, run_dir, cache_fingerprint=fp, config=config, upstream=upstream,
-        seed=config.seed, threads=config.threads, root=root,
+        seed=config.seed, threads=config.threads if threads is None else threads, root=root,
     )  # fmt: skip
     if run.complete:
         say(f"augment: up to date, run {run.path}")
@@ -106,7 +112,7 @@ def augment(
     `run_dir`: the run folder (default runs/<cache stem>/augment-<key>); `runs_root`: where keyed runs live.
     A complete run with the same key is returned as it is (`reused=True`)."""
     from misgan.features.store import open_store
-    from misgan.runtime import collect_warnings, thread_limit
+    from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
     config = config or AugmentConfig()
     if config.test_cache:  # cross-corpus: train on this cache, score another (misgan.augmentation.crosscorpus)
@@ -139,32 +145,53 @@ def augment(
         )
     upstream = {"align": align.key, "gan": generators.key if generators is not None else ""}
     key = augment_key(fp, config, align.key, upstream["gan"])
-    with thread_limit(config.threads):
-        run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say)
+    jobs = max(1, config.jobs)
+    threads = resolve_threads(config.threads, jobs)
+    with thread_limit(threads):
+        run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say, threads=threads)
         if run.complete:
             return run.result(reused=True)
         ablation = None
         if config.ablation:
             na = noalign_run(cache, align, folds, root, echo=say, progress=progress)
             ablation = Ablation(na, config, text, y, len(label_names))
+        if outside is not None:
+            outside.align = align  # its record() reads the folds; `bind` sets it only in the job's process
         seeds = [config.seed + i for i in range(config.seeds)]
         todo = [(f, s) for f in folds for s in seeds if not run.has_fold(job_name(f, s))]
         if len(todo) < len(folds) * len(seeds):
             done = len(folds) * len(seeds) - len(todo)
             say(f"augment: resuming {run.path}: {done} job(s) kept, {len(todo)} to do")
-        first = (folds[0], seeds[0])
-        with collect_warnings(run.log):  # warnings of every job land in the run's log
-            for fold_name, seed in _bar(todo, progress):
-                fold = inputs.load_fold(align, fold_name, text, y, len(label_names))
-                loader = inputs.generator_loader(generators, fold_name) if generators is not None else None
-                ours = outside.bind(align, fold_name, fold.test_idx) if outside else None
-                extra = {"ours": ours, "audio": audio, "speakers": speakers}
-                job = _job(fold, seed, methods, config, loader, ablation, tsne=(fold_name, seed) == first, **extra)
-                run.write_fold(job_name(fold_name, seed), {}, job)
-                run.log.write({"event": "job_done", "fold": fold_name, "seed": seed, "seconds": job["seconds"]})
-                for line in fold_line(job, config.ratio, len(seeds)):
-                    say(line)
-        jobs = [run.read_fold(job_name(f, s))[1] for f in folds for s in seeds]
+        first, n_classes = (folds[0], seeds[0]), len(label_names)
+
+        def one(item: tuple[str, int]) -> dict[str, Any]:
+            # with --jobs this closure travels to a worker process: it holds arrays, run folders and the
+            # (picklable) config; the fold, its generator and outside makers are built here, in the worker
+            fold_name, seed = item
+            fold = inputs.load_fold(align, fold_name, text, y, n_classes)
+            loader = inputs.generator_loader(generators, fold_name) if generators is not None else None
+            ours = outside.bind(align, fold_name, fold.test_idx) if outside else None
+            extra = {"ours": ours, "audio": audio, "speakers": speakers}
+            with collect_warnings(run.log):  # the job's warnings land in the run's log, from any process
+                return run_job(fold, seed, methods, config, loader, ablation, tsne=item == first, **extra)
+
+        bar = _bar(len(todo), progress)
+
+        def kept(item: tuple[str, int], job: dict[str, Any]) -> None:
+            # in the calling process as each job arrives: a killed run keeps its finished jobs
+            fold_name, seed = item
+            run.write_fold(job_name(fold_name, seed), {}, job)
+            run.log.write({"event": "job_done", "fold": fold_name, "seed": seed, "seconds": job["seconds"]})
+            for line in fold_line(job, config.ratio, len(seeds)):
+                say(line)
+            bar.update(1)
+
+        with bar, collect_warnings(run.log):
+            map_folds(one, todo, jobs, threads_per_job=threads, on_result=kept)
+        barrier()  # every rank's jobs are written before rank 0 concludes
+        if not is_main():
+            return RunResult(run.kind, run.key, run.path, {"complete": False, "rank": dist()[0]}, reused=False)
+        jobs_done = [run.read_fold(job_name(f, s))[1] for f in folds for s in seeds]
     head = {
         "config": config,
         "cache": str(cache),
@@ -174,9 +201,9 @@ def augment(
         "align_run": {"path": str(align.path), "key": align.key},
         "gan_run": inputs.gan_run_record(generators, trained),
         "noalign_run": {"path": str(ablation.noalign.path), "key": ablation.noalign.key} if ablation else None,
-        "outside": outside.record(jobs) if outside else None,
+        "outside": outside.record(jobs_done) if outside else None,
     }
-    results = assemble(head, jobs)
+    results = assemble(head, jobs_done)
     write_results(run.path, results)
     from misgan.report.build import build_report
 
@@ -184,163 +211,7 @@ def augment(
     return run.finish({"summary": results["summary"], "gan_run": head["gan_run"], "align_run": head["align_run"]})
 
 
-def _bar(jobs: list[tuple[str, int]], progress: bool | None) -> Any:
+def _bar(total: int, progress: bool | None) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(jobs, desc="augment", disable=None if progress is None else not progress)
-
-
-def _labels_for(view_y: np.ndarray, n_classes: int, config: AugmentConfig, ratio: float) -> np.ndarray:
-    return balance_labels(view_y, n_classes) if config.balance else ratio_labels(view_y, ratio, n_classes)
-
-
-def _job(
-    fold: Any,
-    seed: int,
-    methods: list[str],
-    config: AugmentConfig,
-    loader: Any,
-    ablation: Ablation | None,
-    tsne: bool,
-    audio: np.ndarray | None = None,
-    speakers: np.ndarray | None = None,
-    ours: Any = None,
-) -> dict[str, Any]:
-    """Every score of one (fold, seed): per training fraction the reference, the methods (each fitted once and
-    sampled at every ratio), the gated methods; at the full fraction also ours' extra ratios, multimodal,
-    ablation."""
-    from misgan.augmentation.subsets import fraction_fold
-    from misgan.runtime import seed_everything
-
-    t_start = time.time()
-    seed_everything(seed)
-    full = fold
-    top = max(config.train_fractions)
-    job: dict[str, Any] = {
-        "fold": fold.name,
-        "seed": seed,
-        "runs": [],
-        "multimodal": [],
-        "stage1_baseline": fold.attrs.get("baseline"),
-        "gan_history": None,
-        "timing": {},
-        "gates": [],
-        "weak_generators": [],
-        "fits": {},
-    }
-    kept = None
-    for fraction in sorted(config.train_fractions):
-        if fraction < 1.0 and speakers is None:
-            raise AugmentError("train_fractions < 1 need the cache's speakers")
-        fold = fraction_fold(full, speakers, fraction, seed) if speakers is not None else full
-        view = fold.train_view()
-        labels = _labels_for(view.y, fold.n_classes, config, config.ratio)
-        if fraction == top:
-            before = np.bincount(view.y, minlength=fold.n_classes)
-            after = before + np.bincount(labels, minlength=fold.n_classes)
-            job["class_counts"] = {"before": before.tolist(), "after": after.tolist()}
-        if audio is not None:
-            job["runs"].append(_reference(audio, fold, speakers, seed, fraction))
-        fitted: dict[str, Any] = {}
-        none_metrics: dict[str, Any] = {}
-        for method in methods:
-            t0 = time.time()
-            base = base_method(method)
-            if base not in fitted:
-                # ours below the full fraction: the gan run's generators saw every training row, so the
-                # generator is retrained on this fraction's rows only (no loader)
-                aug = _make(base, config, loader if fraction >= 1.0 else None, ours)
-                aug.fit(view, seed)
-                fitted[base] = aug
-                job["fits"][base] = job["fits"].get(base, 0) + 1
-            aug = fitted[base]
-            if method != base:
-                y_view, n_c = view.y, fold.n_classes
-
-                def decide(r: float, y_view: np.ndarray = y_view, n_c: int = n_c) -> np.ndarray:
-                    return _labels_for(y_view, n_c, config, r)
-
-                m, gate = gating.gated_score(fold, aug, decide, config, seed, none_metrics)
-                job["runs"].append(record(fold.name, seed, method, config.ratio, m, fraction=fraction, gate=gate))
-                where = {"fold": fold.name, "seed": seed, "fraction": fraction, "method": method}
-                job["gates"].append({**where, **gate})
-                _note_weak(job, aug, method, fraction, gate["augmented"])
-                continue
-            x_syn, y_syn = aug.sample(labels, seed) if method != "none" else (None, None)
-            m = evaluate_unimodal(fold, x_syn, y_syn, config.classifier, seed=seed)
-            if method == "none":
-                none_metrics = m
-            job["runs"].append(record(fold.name, seed, method, config.ratio, m, fraction=fraction))
-            _note_weak(job, aug, method, fraction, method != "none")
-            if method == "ours" and fraction == top:
-                kept = (aug, x_syn, y_syn, aug.last_text)  # last_text: before the ratio runs resample
-                job["gan_history"] = aug.history
-                for r in config.ratios:
-                    if config.balance or np.isclose(r, config.ratio):
-                        continue  # --balance fixes the counts; the main ratio is already scored
-                    xs, ys = aug.sample(_labels_for(view.y, fold.n_classes, config, r), seed + 7919)
-                    mr = evaluate_unimodal(fold, xs, ys, config.classifier, seed=seed)
-                    job["runs"].append(record(fold.name, seed, "ours", r, mr, fraction=fraction))
-            job["timing"][method] = job["timing"].get(method, 0.0) + time.time() - t0
-    if tsne and config.tsne and kept is not None:
-        job["tsne"] = tsne_embedding(fold.train_view(), kept[0], config.tsne_rows, seed)
-    if config.multimodal and kept is not None:
-        _, x_syn, y_syn, t_syn = kept
-        mm = _mm_config(config)
-        for augmented in (False, True):
-            cols = evaluate_multimodal(fold, x_syn if augmented else None, y_syn, t_syn, mm, seed=seed)
-            job["multimodal"].append({"fold": fold.name, "seed": seed, "augmented": augmented, **cols})
-    if ablation is not None:
-        labels = _labels_for(fold.train_view().y, fold.n_classes, config, config.ratio)
-        job["runs"].extend(ablation.run(fold, labels, seed, [r for r in job["runs"] if r["fraction"] == top]))
-    job["seconds"] = time.time() - t_start
-    return job
-
-
-def _note_weak(job: dict[str, Any], aug: Any, method: str, fraction: float, augmented: bool) -> None:
-    """Record that a fold augmented with a generator stage 2 flagged as weak (issue 12.5)."""
-    warnings = list(getattr(aug, "weak", None) or [])
-    if warnings:
-        job["weak_generators"].append(
-            {"fold": job["fold"], "seed": job["seed"], "fraction": fraction, "method": method,
-             "augmented": bool(augmented), "warnings": warnings}
-        )  # fmt: skip
-
-
-def _reference(audio: np.ndarray, fold: Any, speakers: np.ndarray | None, seed: int, fraction: float) -> dict:
-    """The logistic-regression reference on the raw audio features, the same (fraction) rows and test rows."""
-    from misgan.data.folds import Fold
-    from misgan.reference import lr_reference
-
-    f = Fold(fold.name, train=fold.train_idx, test=fold.test_idx, valid=fold.valid_idx)
-    m = lr_reference(audio, fold.y, f, groups=speakers)
-    m.update(n_train=len(fold.train_idx) + len(fold.valid_idx), n_syn=0)
-    return record(fold.name, seed, "reference", 0.0, m, fraction=fraction)
-
-
-def _mm_config(config: AugmentConfig) -> ClassifierConfig:
-    from dataclasses import replace
-
-    return replace(
-        config.classifier,
-        hidden=tuple(config.mm_hidden),
-        standardize=True,
-        max_epochs=config.mm_max_epochs,
-        patience=config.mm_patience,
-    )
-
-
-def _make(method: str, config: AugmentConfig, loader: Any, ours: Any = None) -> Any:
-    from misgan.config import replace
-
-    text_mode = "class" if config.balance else "paired"
-    if method == "ours" and ours is not None:  # outside information (misgan.augmentation.sources)
-        return ours("ours", config.gan, text_mode, loader)
-    if method == "ours":
-        return make_augmenter("ours", config.gan, text_mode=text_mode, generator_loader=loader)
-    if method == "cgauss":
-        return make_augmenter("cgauss", covariance=config.cgauss_covariance)
-    if method == "cgan":
-        cfg = replace(config.gan, use_mi=False, use_text=False, text_mode="none")
-        return make_augmenter("cgan", cfg, text_mode=text_mode)
-    return make_augmenter(method, sigma=config.noise_sigma, alpha=config.mixup_alpha, k_neighbors=config.smote_k)
+    return tqdm(total=total, desc="augment", disable=None if progress is None else not progress)

@@ -54,7 +54,15 @@ def augment_cmd(
     seed: int = typer.Option(
         default(A, "seed"), "--seed", help="First seed; also the GAN's, as `misgan gan --seed` (to find its run)."
     ),
-    threads: int = typer.Option(default(A, "threads"), "--threads", min=0, help="torch CPU threads, 0 = default."),
+    threads: int = typer.Option(
+        default(A, "threads"),
+        "--threads",
+        min=0,
+        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
+    ),
+    jobs: int = typer.Option(
+        default(A, "jobs"), "--jobs", min=1, help="(fold, seed) jobs run in parallel processes (1 = serial)."
+    ),
     fold: list[str] | None = typer.Option(
         None, "--fold", metavar="NAME", help="Only this fold (repeatable); default: all."
     ),
@@ -97,7 +105,7 @@ def augment_cmd(
 
         opts = given(ctx, methods=methods, ratio=ratio, ratios=ratios, balance=balance, multimodal=multimodal)
         opts |= given(ctx, mm_hidden=mm_hidden, ablation=ablation, seeds=seeds, seed=seed, threads=threads)
-        opts |= given(ctx, tsne=tsne, reference=reference)
+        opts |= given(ctx, tsne=tsne, reference=reference, jobs=jobs)
         renamed_ = {"train_fraction": "train_fractions", "gate": "gate_all"}
         opts |= {renamed_[k]: v for k, v in given(ctx, train_fraction=train_fraction, gate=gate).items()}
         if compare and "methods" not in opts:

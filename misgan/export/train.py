@@ -41,7 +41,7 @@ def train_classifiers(
     """({"audio": arrays, ["audio_text": arrays]}, number of synthetic rows) for stage-1 result `r`."""
     from misgan.augmentation.augmenters import balance_labels, ratio_labels
     from misgan.augmentation.classifier import TrainView, project_text
-    from misgan.augmentation.evaluate import _make
+    from misgan.augmentation.job import build_augmenter
     from misgan.augmentation.trainer import train_classifier
 
     h = np.asarray(r.h, np.float32)
@@ -59,7 +59,7 @@ def train_classifiers(
     x, yy = view.h, view.y
     h_syn = y_syn = t_syn = None
     if method != "none":
-        aug = _make(method, config, None)
+        aug = build_augmenter(method, config, None)
         aug.fit(view, config.seed)
         labels = (
             balance_labels(view.y, n_classes) if config.balance else ratio_labels(view.y, config.ratio, n_classes)
