@@ -4,13 +4,14 @@
 on the fold's training speakers (`fold.train_all`: train + valid) and scores `fold.test` with misgan.metrics.
 With `c=None` the inverse regularisation C is chosen from `C_GRID` by inner grouped cross-validation over the
 training speakers only (sklearn `GroupKFold`, mean UAR; ties go to the smaller C), then refitted on all of them,
-so the test speaker never influences the choice. Numbers only: no torch, no I/O.
+so the test speaker never influences the choice. `lr_transfer` is the cross-corpus form: fitted on every row of
+one corpus (C chosen the same way), scored per unit (speaker) of another. Numbers only: no torch, no I/O.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -157,6 +158,45 @@ def lr_reference_folds(
 ) -> list[dict[str, Any]]:
     """`lr_reference` for every fold, in order."""
     return [lr_reference(x, y, f, c=c, groups=groups, grid=grid) for f in folds]
+
+
+def lr_transfer(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    units: Mapping[str, np.ndarray],
+    n_classes: int,
+    *,
+    c: float | None = None,
+    grid: Sequence[float] = C_GRID,
+) -> list[dict[str, Any]]:
+    """The cross-corpus reference: fitted once on every (x_train, y_train) row, scored on each unit of the test
+    corpus (`units`: name -> row positions of x_test, e.g. one per test speaker).
+
+    `c=None`: C chosen exactly as `lr_reference` does, by `select_c` over grouped inner folds of the training
+    speakers (`groups`), so the test corpus never influences it. One record per unit, in `units` order: the
+    metrics plus `c`, `inner` (C -> mean inner UAR; empty when c was given) and `fold` (the unit's name)."""
+    from misgan.metrics import classification_metrics
+
+    x_train = np.asarray(x_train, dtype=np.float64)
+    y_train = np.asarray(y_train).astype(np.int64)
+    y_test = np.asarray(y_test).astype(np.int64)
+    if len(y_train) == 0 or len(y_test) == 0:
+        raise ReferenceFitError("reference: no training or no test rows")
+    if len(set(y_train.tolist())) < 2:
+        raise ReferenceFitError("reference: a single class in the training rows")
+    inner: dict[float, float] = {}
+    if c is None:
+        c, inner = select_c(x_train, y_train, np.asarray(groups), grid)
+    pred = fit_predict(float(c), x_train, y_train, np.asarray(x_test, dtype=np.float64))
+    out = []
+    for name, rows in units.items():
+        rows = np.asarray(rows, dtype=np.int64)
+        m = classification_metrics(y_test[rows], pred[rows], n_classes)
+        out.append({**m, "c": float(c), "inner": dict(inner), "fold": name})
+    return out
 
 
 def summarise_reference(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

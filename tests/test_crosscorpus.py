@@ -82,6 +82,73 @@ def test_cross_corpus_scores_every_test_speaker_as_a_unit(pair):
     assert any("cross-corpus" in line and "4 speakers" in line for line in lines)
 
 
+def test_cross_corpus_reference_row_equals_sklearn_on_every_test_speaker(pair):
+    """The reference row: fitted on ALL TRAIN rows (raw audio), C chosen by grouped inner CV over TRAIN's
+    speakers, scored per TEST speaker; recomputed with a plain scikit-learn pipeline and GroupKFold search."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from misgan.reference import C_GRID
+
+    train, test = pair
+    lines: list[str] = []
+    cfg = AugmentConfig(methods=("none",), test_cache=str(test), classifier=FAST, gan=GAN, tsne=False, seeds=2)
+    out = augment(train, cfg, progress=False, echo=lines.append)
+    res = read_json(out.run_dir / "results.json")
+    with open_store(train) as st:
+        x, y, g, names = st.read("audio"), st.labels, st.meta()["speaker"].astype(str).to_numpy(), st.label_names
+    with open_store(test) as st:
+        xt, gt = st.read("audio"), st.meta()["speaker"].astype(str).to_numpy()
+        yt = np.array([list(names).index(n) for n in st.meta()["label"]])
+
+    def sk(c):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=5000))
+
+    splits = list(GroupKFold(n_splits=4).split(x, groups=g))
+    inner = {
+        c: np.mean([balanced_accuracy_score(y[b], sk(c).fit(x[a], y[a]).predict(x[b])) for a, b in splits])
+        for c in sorted(C_GRID)
+    }
+    best = max(inner, key=lambda c: (round(inner[c], 12), -c))
+    assert res["cross_corpus"]["reference"]["c"] == best and res["cross_corpus"]["reference"]["train_rows"] == 80
+    pred = sk(best).fit(x, y).predict(xt)  # every TRAIN row, no validation hold-out
+    refs = [r for r in res["runs"] if r["variant"] == "reference"]
+    assert sorted({r["fold"] for r in refs}) == res["folds"] and len(refs) == 2 * len(res["folds"])
+    per_unit = {}
+    for r in refs:
+        rows = gt == r["fold"].removeprefix("test-")
+        assert r["metrics"]["uar"] == pytest.approx(balanced_accuracy_score(yt[rows], pred[rows]))
+        assert np.asarray(r["metrics"]["confusion"]).sum() == rows.sum() == 20
+        per_unit[r["fold"]] = r["metrics"]["uar"]
+    stat = res["summary"]["methods"]["reference"]
+    assert stat["uar"]["mean"] == pytest.approx(np.mean(list(per_unit.values())))
+    assert stat["vs_none"]["wilcoxon"]["n"] == 4  # paired over TEST speakers, like every other row
+    assert "vs_reference" in res["summary"]["methods"]["none"]
+    report = (out.run_dir / "report.md").read_text()
+    assert "| Logistic regression, same features and folds | " in report and "not computed" not in report
+    assert f"C = {best:g} by inner grouped CV" in report
+
+
+def test_cross_corpus_summary_names_the_true_reason_for_a_missing_reference(pair, monkeypatch):
+    """The CLI says "not computed (--no-reference)" only when --no-reference was given."""
+    from typer.testing import CliRunner
+
+    from misgan.cli import app
+
+    train, test = pair
+    base = ["augment", "--cache", str(train), "--test-cache", str(test), "--methods", "none", "--no-tsne",
+            "--clf-epochs", "5", "--no-progress"]  # fmt: skip
+    on = CliRunner().invoke(app, base)
+    assert on.exit_code == 0, on.output
+    assert "logistic regression, same features and folds: UAR" in on.output and "not computed" not in on.output
+    off = CliRunner().invoke(app, [*base, "--no-reference"])
+    assert off.exit_code == 0, off.output
+    assert "not computed (--no-reference)" in off.output
+
+
 def test_cross_corpus_refuses_other_encoders(pair, tmp_path):
     train, _ = pair
     odd = make_store(tmp_path / "odd.zarr", 1, "corpus-c", audio_spec={**AUDIO, "model_id": "other/model"})

@@ -131,3 +131,32 @@ def test_wide_features_same_classifier_as_plain_sklearn():
     prep = _Features(x[tr])
     ours = _fit_lr(0.05, prep(x[tr]), y[tr]).predict_proba(prep(x[fold.test]))
     np.testing.assert_allclose(ours, sk(0.05, x[tr], y[tr]).predict_proba(x[fold.test]), atol=2e-3)
+
+
+def test_transfer_fits_every_training_row_and_scores_each_unit():
+    """Cross-corpus: C by grouped inner CV over the training corpus's speakers only, then one fit on all its
+    rows, scored per test unit; checked against scikit-learn's GroupKFold search and pipeline."""
+    from misgan.reference import lr_transfer
+
+    x, y, g = data(6)
+    xt, yt, gt = data(7)  # another "corpus": other speakers, other draws
+    units = {f"t-{s}": np.flatnonzero(gt == s) for s in sorted(set(gt))}
+    got = lr_transfer(x, y, g, xt, yt, units, 3)
+    splits = list(GroupKFold(n_splits=4).split(x, groups=g))
+    scores = {
+        c: np.mean([balanced_accuracy_score(y[b], sk(c, x[a], y[a]).predict(x[b])) for a, b in splits])
+        for c in sorted(C_GRID)
+    }
+    best = max(scores, key=lambda c: (round(scores[c], 12), -c))
+    pred = sk(best, x, y).predict(xt)
+    assert [r["fold"] for r in got] == list(units)
+    for r in got:
+        rows = units[r["fold"]]
+        assert r["c"] == best and r["inner"][best] == pytest.approx(scores[best], abs=1e-9)
+        assert r["uar"] == pytest.approx(balanced_accuracy_score(yt[rows], pred[rows]))
+        assert np.asarray(r["confusion"]).sum() == len(rows)
+    poisoned = xt.copy()
+    poisoned[:] = np.random.default_rng(3).normal(0, 100, xt.shape)  # the test corpus cannot move C
+    assert lr_transfer(x, y, g, poisoned, yt, units, 3)[0]["c"] == best
+    with pytest.raises(MisganError, match="single class"):
+        lr_transfer(x, np.zeros_like(y), g, xt, yt, units, 3)

@@ -10,11 +10,14 @@ speakers. The classifiers are refitted per unit with the same seed on the same r
 unit is scored by the same model; only "cgan" (a GAN per unit) costs more.
 TEST must be built with the same encoders (specs checked) and its labels must name TRAIN's classes (others are
 dropped with a count).
+The logistic-regression reference row (config.reference) is `misgan.reference.lr_transfer` on the caches' raw
+audio features: fitted on EVERY TRAIN row (C chosen by inner grouped CV over TRAIN's speakers, as in-corpus),
+scored on the same paired units (TEST speakers); it is deterministic, so one fit serves every unit and seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,37 @@ from misgan.augmentation.fold_data import FoldData
 from misgan.augmentation.sources import SourceError, check_same_encoders, map_labels
 
 
+@dataclass
+class CrossReference:
+    """The reference row's inputs: TRAIN's raw audio, labels and speakers; TEST's raw audio and labels (the kept
+    rows) and each unit's positions in them. `scores()` fits once, on first use (a reused run never fits)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    groups: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    units: dict[str, np.ndarray]
+    n_classes: int
+    _scores: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def scores(self) -> dict[str, dict[str, Any]]:
+        """Unit name -> the reference's metrics on that unit (plus c, inner, n_train, n_syn)."""
+        from misgan.reference import lr_transfer
+
+        if self._scores is None:
+            recs = lr_transfer(
+                self.x_train, self.y_train, self.groups, self.x_test, self.y_test, self.units, self.n_classes
+            )
+            self._scores = {r["fold"]: {**r, "n_train": len(self.y_train), "n_syn": 0} for r in recs}
+        return self._scores
+
+
 def cross_folds(
-    train: Any, test_cache: str | Path, align: Any, fold: str, text: np.ndarray, echo: Any
-) -> tuple[list[FoldData], dict[str, Any]]:
-    """One FoldData per TEST speaker over TRAIN's fold `fold` (see the module docstring) and a record."""
+    train: Any, test_cache: str | Path, align: Any, fold: str, text: np.ndarray, echo: Any, reference: bool = False
+) -> tuple[list[FoldData], dict[str, Any], CrossReference | None]:
+    """One FoldData per TEST speaker over TRAIN's fold `fold` (see the module docstring), a record, and with
+    `reference` the reference row's inputs (None when either cache lacks raw audio features)."""
     from misgan.alignment.adapter import recompute_h
     from misgan.alignment.run import load_fold
     from misgan.features.store import open_store
@@ -72,7 +102,16 @@ def cross_folds(
     record |= {"speakers": len(units), "train_fold": fold, "train_rows": len(train_idx)}
     echo(f"cross-corpus: train {train.path} (fold {fold}: {len(train_idx)} rows), test {record['path']} "
          f"({len(keep)} rows, {len(units)} speakers = paired units)")  # fmt: skip
-    return units, record
+    ref = None
+    if reference and "audio" in train.dims:  # TEST's audio was read above (the adapter maps it)
+        groups = train.meta()["speaker"].astype(str).to_numpy()
+        ref = CrossReference(
+            np.asarray(train.read("audio")), np.asarray(train.labels), groups, np.asarray(audio), y_test[keep],
+            {u.name: u.test_idx - n for u in units}, len(train.label_names),
+        )  # fmt: skip
+    elif reference:
+        echo(f"cross-corpus: no logistic-regression reference ({train.path} has no raw audio features)")
+    return units, record, ref
 
 
 def augment_cross(
@@ -91,6 +130,7 @@ def augment_cross(
     from misgan.augmentation.fold_data import AugmentError
     from misgan.augmentation.job import run_job
     from misgan.augmentation.results import assemble, job_name, write_results
+    from misgan.augmentation.results import record as score
     from misgan.features.store import open_store
     from misgan.runtime import thread_limit
 
@@ -108,7 +148,7 @@ def augment_cross(
         label_names = list(store.label_names)
         align = inputs.stage1_run(cache, fp, align_run, root, say)
         fold = inputs.select_folds(align, config.folds)[0]
-        units, record = cross_folds(store, config.test_cache, align, fold, text, say)
+        units, record, ref = cross_folds(store, config.test_cache, align, fold, text, say, config.reference)
     methods = ev.methods_of(config)
     generators, trained = None, False
     if ev.needs_generators(config):
@@ -127,8 +167,11 @@ def augment_cross(
             for seed in seeds:
                 if not run.has_fold(job_name(unit.name, seed)):
                     job = run_job(unit, seed, methods, config, loader, None, tsne=False)
+                    if ref is not None:  # first, as in-corpus
+                        job["runs"].insert(0, score(unit.name, seed, "reference", 0.0, ref.scores()[unit.name]))
                     run.write_fold(job_name(unit.name, seed), {}, job)
         jobs = [run.read_fold(job_name(u.name, s))[1] for u in units for s in seeds]
+    record["reference"] = reference_record(jobs)
     head = {
         "config": config,
         "cache": str(cache),
@@ -146,3 +189,12 @@ def augment_cross(
 
     build_report(run.path)
     return run.finish({"summary": results["summary"], "gan_run": head["gan_run"], "align_run": head["align_run"]})
+
+
+def reference_record(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """results.json `cross_corpus.reference`: how the reference row was fitted (None without one)."""
+    refs = [r["metrics"] for j in jobs for r in j["runs"] if r["variant"] == "reference"]
+    if not refs:
+        return None
+    m = refs[0]
+    return {"c": m["c"], "inner": m["inner"], "train_rows": m["n_train"], "features": "raw audio, both caches"}

@@ -124,7 +124,7 @@ def augment_cmd(
         result = augment(
             cache, cfg, run_dir, align_run=align_run, gan_run=gan_run, progress=progress, echo=fold_echo()
         )
-        _print_summary(result, cfg.balance)
+        _print_summary(result, cfg.balance, cfg.reference)
 
 
 def report_cmd(run: Path = typer.Argument(..., help="Run folder holding results.json.")) -> None:
@@ -135,7 +135,7 @@ def report_cmd(run: Path = typer.Argument(..., help="Run folder holding results.
         typer.echo(f"report: {build_report(run)}")
 
 
-def _print_summary(result: Any, balance: bool) -> None:
+def _print_summary(result: Any, balance: bool, reference: bool = True) -> None:
     """UAR in percent per method (and ablation), as every printed table; class counts for --balance."""
     from misgan.io import read_json
 
@@ -159,8 +159,9 @@ def _print_summary(result: Any, balance: bool) -> None:
                 d, p = test["bootstrap"]["mean_diff"], test["wilcoxon"]["p_value"]
                 cells.append(f"Δ vs {label} {100 * d:+.2f} (p={p:.3g})")
         typer.echo("  ".join(cells))
-    if "reference" not in methods:
-        typer.echo("logistic regression, same features and folds: not computed (--no-reference)")
+    if "reference" not in methods:  # the reason given is the true one: asked off, or no raw audio features
+        why = "--no-reference" if not reference else "the cache has no raw audio features"
+        typer.echo(f"logistic regression, same features and folds: not computed ({why})")
     _print_fractions(summary.get("fractions") or {})
     for key, stat in (summary.get("ablation") or {}).items():
         typer.echo(f"ablation {key}: UAR {100 * stat['uar']['mean']:.2f} ± {100 * stat['uar']['std']:.2f} %")

@@ -57,6 +57,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
     from misgan.augmentation.sources import report_lines
 
     lines += report_lines(results)  # --source-cache / --text-source
+    lines += cross_corpus_lines(results.get("cross_corpus"))
     if "stage1_baseline" in summary:
         lines.append(f"- stage-1 head as stored (no fine-tuning): UAR {_pct(summary['stage1_baseline'])}")
     timing = results.get("timing") or {}
@@ -184,6 +185,25 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         for title, name in plots.items():
             lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def cross_corpus_lines(cross: dict[str, Any] | None) -> list[str]:
+    """--test-cache: what was trained on what and scored where, and how the reference row was fitted."""
+    if not cross:
+        return []
+    lines = [
+        f"- cross-corpus: classifiers trained on {cross['train_rows']} rows (fold {cross['train_fold']}); "
+        f"scored on `{cross['path']}` ({cross['rows']} rows, {cross['speakers']} speakers = the paired units "
+        "of every mean, p and CI)"
+    ]
+    ref = cross.get("reference")
+    if ref:
+        lines.append(
+            f"- logistic-regression reference: fitted on all {ref['train_rows']} training-corpus rows "
+            f"({ref['features']}), C = {ref['c']:g} by inner grouped CV over the training speakers; "
+            "scored per test speaker"
+        )
+    return lines
 
 
 def low_resource_table(fractions: dict[str, Any]) -> list[str]:
