@@ -60,12 +60,20 @@ def replace(cfg: T, **changes: Any) -> T:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: a directory, not a config file; give the YAML file itself")
+    if not path.is_file():  # /dev/null, a pipe: "not found" would send the user looking for a missing file
+        raise ConfigError(f"{path}: not a regular file (a device, pipe or socket); give a YAML config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from exc
+    if data is None:
+        raise ConfigError(f"{path}: empty config file (no settings); leave out --config to use the defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return data
@@ -152,13 +160,21 @@ def build(cls: type[T], data: Mapping[str, Any], source: str = "<config>", where
         if key not in fields:
             at = f"{where}: " if where else ""
             raise ConfigError(f"{src}: {at}unknown setting {key!r}{_suggest(str(key), fields)}")
-        kwargs[key] = coerce(hints[key], value, src, dotted, cli)
+        try:
+            kwargs[key] = coerce(hints[key], value, src, dotted, cli)
+        except ConfigError as exc:
+            if src != COMMAND_LINE:
+                raise
+            from misgan.config_origin import relabel
+
+            raise ConfigError(relabel(str(exc), dotted, value)) from None
     try:
         return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {where or cls.__name__}: {exc}") from None
+    except (ConfigError, TypeError, ValueError) as exc:
+        from misgan.config_origin import blame  # the error path only
+
+        what = "" if isinstance(exc, ConfigError) else f"{where or cls.__name__}: "
+        raise ConfigError(f"{blame(cls, kwargs, data, str(exc), source, where, cli)}: {what}{exc}") from None
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, source: str = "<config>") -> T:

@@ -155,9 +155,13 @@ def test_coercion_from_yaml_spellings(tmp_path):
             "x.yaml: augment.gan: unknown setting 'epoch'; did you mean 'epochs'?",
         ),
         (AugmentConfig, {"mm_hidden": ["a"]}, "x.yaml: augment.mm_hidden[0]: must be an integer (got 'a')"),
-        (AlignConfig, {"protocol": "loso"}, "x.yaml: align: protocol must be one of"),  # __post_init__
+        (AlignConfig, {"protocol": "loso"}, "x.yaml (align.protocol: 'loso'): align: protocol must be one of"),
         (CorpusConfig, {"options": [1]}, "x.yaml: corpus.options: must be a mapping (got [1])"),
-        (ExtractConfig, {"format": "parquet"}, "x.yaml: extract: format must be 'zarr' or 'h5'"),
+        (
+            ExtractConfig,
+            {"format": "parquet"},
+            "x.yaml (extract.format: 'parquet'): extract: format must be 'zarr' or 'h5'",
+        ),
     ],
 )
 def test_errors_name_the_file_and_the_dotted_key(tmp_path, cls, data, message):
@@ -326,3 +330,62 @@ def test_fuzz_whole_run_configs_raise_only_config_error(raw):
         assert str(exc).startswith("run.yaml: ")
     else:
         assert isinstance(out, PipelineConfig)
+
+
+# ---------------------------------------------------------------- where a bad value came from
+
+
+def test_a_check_failing_on_a_command_line_value_names_the_option_not_the_defaults(tmp_path):
+    res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--ratio", "0"])
+    assert res.exit_code != 0
+    line = res.output.strip().splitlines()[-1]
+    assert line.startswith("error: --ratio 0.0 (command line): augment.ratio/ratios/gate_ratios: 0.0 is not a"), (
+        line
+    )
+    assert "<defaults>" not in res.output
+    # a renamed option is found by its value; a list option shows what was typed
+    res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--ratios", "0.5,0"])
+    assert "error: --ratios 0.5,0 (command line): augment.ratio/ratios/gate_ratios" in res.output, res.output
+    res = runner.invoke(app, ["gan", "--cache", "c.zarr", "--lr", "0"])
+    assert "error: --lr 0.0 (command line): gan: need lr > 0" in res.output, res.output
+    res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--ratios", "0.5,x"])
+    assert "error: --ratios 0.5,x (command line): augment.ratios[1]: must be a number (got 'x')" in res.output
+
+
+def test_a_check_failing_on_a_file_value_names_the_file_and_key(tmp_path):
+    path = _yaml(tmp_path / "aug.yaml", {"ratio": 0, "seeds": 2})
+    with pytest.raises(ConfigError) as err:
+        load_config(AugmentConfig, path)
+    assert str(err.value).startswith(f"{path} (augment.ratio: 0.0): augment.ratio/ratios/gate_ratios: 0.0 is")
+    run = _yaml(tmp_path / "run.yaml", {"gan": {"lr": 0, "epochs": 3}})
+    with pytest.raises(ConfigError, match=rf"^{run} \(gan\.lr: 0\.0\): gan: need lr > 0"):
+        load_config(GanConfig, run)
+    # the file is fine, the option is not: the option is named, not the file
+    good = _yaml(tmp_path / "ok.yaml", {"ratio": 2.0})
+    res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--config", str(good), "--ratio", "-1"])
+    assert "error: --ratio -1.0 (command line): augment.ratio" in res.output and str(good) not in res.output
+    # and the other way round: a bad file value with an unrelated option given
+    res = runner.invoke(app, ["augment", "--cache", "c.zarr", "--config", str(path), "--seeds", "3"])
+    assert f"error: {path} (augment.ratio: 0.0): " in res.output, res.output
+    # without a command (load_config called directly) overrides are "command line" with their key
+    with pytest.raises(ConfigError, match=r"^command line \(augment\.ratio: 0\.0\): augment\.ratio/ratios"):
+        load_config(AugmentConfig, overrides={"ratio": 0})
+
+
+def test_config_path_that_is_not_a_usable_file_says_what_is_wrong(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here\n")
+    cases = [
+        ("/dev/null", "/dev/null: not a regular file (a device, pipe or socket)"),
+        (str(empty), f"{empty}: empty config file (no settings)"),
+        (str(tmp_path), f"{tmp_path}: a directory, not a config file"),
+        (str(tmp_path / "missing.yaml"), f"{tmp_path / 'missing.yaml'}: config file not found"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ConfigError) as err:
+            load_config(GanConfig, path)
+        assert str(err.value).startswith(message), str(err.value)
+    res = runner.invoke(app, ["gan", "--cache", "c.zarr", "--config", "/dev/null"])
+    assert res.exit_code != 0 and "error: /dev/null: not a regular file" in res.output, res.output
+    assert "not found" not in res.output
+    assert load_config(GanConfig, _yaml(tmp_path / "map.yaml", {})) == GanConfig()  # `{}` is an explicit mapping
