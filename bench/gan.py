@@ -37,8 +37,10 @@ def step_flops(b: int, noise: int, c: int, dh: int, dt: int) -> float:
     g = mm(b, g_in, dh) * 2  # forward + weight gradient (its input is data: no input gradient)
     d_step = mm(b, dh, 1) * 2  # D on the mixes: forward + weight gradient (mixes carry no gradient)
     g_adv = mm(b, dh, 1) * 3  # D on the G-step mixes: forward, input and weight gradient
-    heads = (mm(b, dh, c) + mm(b, dh, dt)) * 2  # frozen heads: forward + input gradient
-    nce = mm(b, dt, b) * 2  # cosine similarity matrix: forward + gradient towards t̂
+    # frozen heads: W_y forward + input gradient; L_It factorised through h (FrozenHeads.text_infonce): u·W_t
+    # (no gradient), h·Q for |t̂|² (forward + input gradient), the (b, b) similarities (forward + gradient)
+    heads = mm(b, dh, c) * 2 + mm(b, dt, dh) + mm(b, dh, dh) * 2
+    nce = mm(b, dh, b) * 2
     return g + d_step + g_adv + heads + nce
 
 

@@ -116,6 +116,27 @@ def test_gan_losses_eq9_to_14_hand_values():
     assert out["g_loss"].item() == pytest.approx(expected.item())
 
 
+@pytest.mark.parametrize(("dt", "dh"), [(48, 6), (4, 6)])
+def test_text_infonce_equals_info_nce_of_the_projection_value_and_gradient(dt, dh):
+    """Eq. 13 through the frozen heads' factorised form (no (B, Dt) t̂) against the plain formula: the
+    loss and its gradient towards ĥ agree; text narrower than h takes the plain form."""
+    rng = np.random.default_rng(3)
+    heads = FrozenHeads(
+        {"W_y": rng.normal(size=(3, dh)), "b_y": rng.normal(size=3),
+         "W_t": rng.normal(size=(dt, dh)), "b_t": rng.normal(size=dt)}
+    )  # fmt: skip
+    t = torch.tensor(rng.normal(size=(16, dt)), dtype=torch.float32)
+    h_np = rng.normal(size=(16, dh))
+    grads = []
+    for fast in (True, False):
+        h = torch.tensor(h_np, dtype=torch.float32, requires_grad=True)
+        loss = heads.text_infonce(t, h, 0.1) if fast else info_nce(t, heads.text_projection(h), 0.1)
+        loss.backward()
+        grads.append((loss.item(), h.grad.clone()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-6)
+
+
 def test_gan_losses_mixup_parts_and_switches():
     from misgan.gan.losses import gan_losses
 
@@ -215,17 +236,15 @@ def test_config_rejects_contradictions():
 
 
 def test_nan_divergence_stops_and_keeps_best_checkpoint(monkeypatch):
-    import misgan.alignment.losses
-
     h, y, t, heads = clusters(n=120)
-    real_nce, calls = misgan.alignment.losses.info_nce, {"n": 0}
+    real_nce, calls = FrozenHeads.text_infonce, {"n": 0}
 
-    def exploding(a, b, tau, symmetric=False):  # NaN from the 4th epoch on (5 steps per epoch)
+    def exploding(self, a, b, tau):  # L_It NaN from the 4th epoch on (5 steps per epoch)
         calls["n"] += 1
-        loss = real_nce(a, b, tau)
+        loss = real_nce(self, a, b, tau)
         return loss * float("nan") if calls["n"] > 15 else loss
 
-    monkeypatch.setattr(misgan.alignment.losses, "info_nce", exploding)
+    monkeypatch.setattr(FrozenHeads, "text_infonce", exploding)
     res = fit_gan(h, y, t, heads, GanConfig(**{**FAST, "epochs": 30}, patience=0))
     assert res.stopped == "diverged at epoch 4: a loss or a generator weight is NaN/inf"
     assert len(res.history) == 4 and 1 <= res.best_epoch <= 3

@@ -42,7 +42,7 @@ def gan_losses(
     class c_i and text t_i).
 
     D is called as D(x, c) (a plain D ignores c; a projection D scores x against class c; mixes share c).
-    heads: `FrozenHeads` (class_logits = W_y·ĥ + b_y, text_projection = W_t·ĥ + b_t); t: raw text (B, Dt)
+    heads: `FrozenHeads` (class_logits = W_y·ĥ + b_y; text_infonce = InfoNCE(t, W_t·ĥ + b_t)); t: raw text (B, Dt)
     or None without text; lam: the per-row mixup weights (B,) when `config.mixup`, else None.
     Returns for D: d_loss, d_real and d_fake (D's mean probability on real and generated rows, detached);
     for G: g_loss = g_adv + λ_y·l_iy + λ_t·l_it and its parts (a term that is switched off is 0)."""
@@ -74,7 +74,7 @@ def gan_losses(
             l_iy = stage1.cross_entropy(heads.class_logits(fake), c)  # eq. 10-11
             g_loss = g_loss + config.lambda_y * l_iy
             if config.use_text:
-                l_it = stage1.info_nce(t, heads.text_projection(fake), config.tau)  # eq. 12-13
+                l_it = heads.text_infonce(t, fake, config.tau)  # eq. 12-13: info_nce(t, W_t·ĥ + b_t)
                 g_loss = g_loss + config.lambda_t * l_it
         out.update(g_loss=g_loss, g_adv=g_adv, l_iy=l_iy, l_it=l_it)
     return out
