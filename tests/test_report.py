@@ -102,3 +102,141 @@ def test_load_results_errors_name_the_file(tmp_path):
     (tmp_path / "results.json").write_text("[]")
     with pytest.raises(ReportError, match="not a misgan results file"):
         load_results(tmp_path)
+
+
+# ---------------------------------------------------------------- header lines and the low-resource section
+
+
+def _rewrite(run, **changes):
+    path = run / "results.json"
+    results = {**json.loads(path.read_text()), **changes}
+    path.write_text(json.dumps(results))
+    return results
+
+
+def _line(md: str, start: str) -> str:
+    found = [line for line in md.splitlines() if line.startswith(start)]
+    assert len(found) == 1, (start, found)
+    return found[0]
+
+
+def _gan_run(path, key: str, seconds: dict[str, float]):
+    """A gan run folder as misgan.gan.run leaves it: run.json via StageRun.create, one fold_done per fold."""
+    from misgan.locks import release
+    from misgan.runs import WRITER_LOCK, StageRun
+
+    run = StageRun.create(path, kind="gan", key=key, cache="x.zarr", cache_fingerprint="fp", config={"epochs": 5})
+    for fold, s in seconds.items():
+        run.log.write({"fold": fold, "event": "fold_done", "seconds": s})
+    release(path / WRITER_LOCK)
+
+
+def test_in_corpus_header_stage1_head_and_time_with_the_gan_runs_folds(tmp_path, monkeypatch):
+    run = fake_results(tmp_path, with_extras=False)
+    base = {f: {"uar": u} for f, u in zip(("f1", "f2", "f3", "f4"), (0.5, 0.55, 0.6, 0.75), strict=True)}
+    key = "ab" * 32
+    # the gan run trained a fifth fold this augment run did not use: its time is not this run's
+    _gan_run(tmp_path / "gan-abab", key, {"f1": 10.0, "f2": 20.5, "f3": 30.0, "f4": 40.0, "f9": 1000.0})
+    _rewrite(
+        run,
+        stage1_baseline=base,
+        timing={"none": 1.0, "total_s": 12.4},
+        gan_run={"path": "gan-abab", "key": key, "config": {"epochs": 5}, "trained": False},
+    )
+    monkeypatch.chdir(tmp_path)  # results.json's gan run path is relative to the augment command's directory
+    md = build_report(run).read_text()
+    # UARs 50, 55, 60, 75: mean 60.00, sample std sqrt(((-10)² + (-5)² + 0² + 15²) / 3) = 10.80
+    assert _line(md, "- stage-1 head") == "- stage-1 head as stored (no fine-tuning): UAR 60.00 ± 10.80"
+    assert "wall time" not in md
+    assert _line(md, "- stage-3 time") == (
+        "- stage-3 time: 12 s (4 fold × seed jobs, summed); the generators, not included: gan run `gan-abab` "
+        "(found by key), 100 s (summed over 4 folds)"  # 10 + 20.5 + 30 + 40 = 100.5, f9 left out
+    )
+
+
+def test_time_line_finds_the_gan_run_next_to_the_augment_run_or_says_it_is_unknown(tmp_path, monkeypatch):
+    run = fake_results(tmp_path, with_extras=False)
+    key = "cd" * 32
+    gan = {"path": "runs/x/gan-cdcd", "key": key, "config": {}, "trained": True}
+    _rewrite(run, timing={"total_s": 3.0}, gan_run=gan)
+    monkeypatch.chdir(tmp_path)
+    md = build_report(run).read_text()
+    assert _line(md, "- stage-3 time") == (
+        "- stage-3 time: 3 s (4 fold × seed jobs, summed); the generators, not included: gan run "
+        "`runs/x/gan-cdcd` (trained by this augment run), training time unknown (folder not found)"
+    )
+    # a report rebuilt from another directory: the keyed layout puts the gan run beside the augment run
+    _gan_run(tmp_path / "gan-cdcd", key, {f"f{i}": 7.0 for i in range(1, 5)})
+    assert "28 s (summed over 4 folds)" in build_report(run).read_text()
+    _rewrite(run, gan_run={**gan, "key": "ef" * 32})  # another run's folder under that name is not this one
+    assert "training time unknown (folder not found)" in build_report(run).read_text()
+
+
+def _cross_corpus(run, **cross):
+    units = ["b-s1", "b-s2", "b-s3", "b-s4"]
+    results = json.loads((run / "results.json").read_text())
+    for r in results["runs"]:
+        r["fold"] = "b-s" + r["fold"][-1]  # f1 -> b-s1 (and b-s1 stays)
+    record = {"path": "b.zarr", "rows": 80, "speakers": 4, "train_fold": "spk-a1", "train_rows": 60, **cross}
+    in_corpus = {"uar": 0.8125, "wa": 0.8, "macro_f1": 0.8}  # stage 1's score on ITS fold, copied to every unit
+    return _rewrite(
+        run,
+        runs=results["runs"],
+        folds=units,
+        cross_corpus=record,
+        stage1_baseline=dict.fromkeys(units, in_corpus),
+    )
+
+
+def test_cross_corpus_report_never_shows_the_in_corpus_stage1_score(tmp_path):
+    run = fake_results(tmp_path, with_extras=False)
+    _cross_corpus(run)
+    md = build_report(run).read_text()
+    assert "as stored" not in md and "81.25" not in md
+    assert _line(md, "- stage-1 head") == (
+        "- stage-1 head: not scored cross-corpus (stage 1 stored only fold spk-a1's in-corpus test score)"
+    )
+    # scored on the test corpus (cross_corpus.stage1_head, per test speaker): mean ± sample std of those
+    head = {"b-s1": {"uar": 0.4}, "b-s2": {"uar": 0.5}, "b-s3": {"uar": 0.6}, "b-s4": {"uar": 0.9}}
+    _cross_corpus(run, stage1_head=head)
+    md = build_report(run).read_text()
+    std = np.std([40, 50, 60, 90], ddof=1)
+    assert _line(md, "- stage-1 head") == (
+        f"- stage-1 head of fold spk-a1 (no fine-tuning) on `b.zarr`: UAR 60.00 ± {std:.2f} over 4 test speakers"
+    )
+
+
+def test_cross_corpus_time_counts_only_the_train_folds_generator(tmp_path, monkeypatch):
+    run = fake_results(tmp_path, with_extras=False)
+    key = "12" * 32
+    _gan_run(tmp_path / "gan-1212", key, {"spk-a1": 877.2, "spk-a2": 900.0})
+    _cross_corpus(run)
+    _rewrite(run, timing={"total_s": 6.2}, gan_run={"path": "gan-1212", "key": key, "config": {}, "trained": True})
+    monkeypatch.chdir(tmp_path)
+    assert _line(build_report(run).read_text(), "- stage-3 time") == (
+        "- stage-3 time: 6 s (4 fold × seed jobs, summed); the generators, not included: gan run `gan-1212` "
+        "(trained by this augment run), 877 s (fold spk-a1)"
+    )
+
+
+def test_low_resource_section_and_curve_only_with_several_fractions(tmp_path):
+    run = fake_results(tmp_path, with_extras=False)
+    results = json.loads((run / "results.json").read_text())
+    for r in results["runs"]:
+        r["fraction"] = 1.0  # recorded, but the only one
+    _rewrite(run, runs=results["runs"])
+    md = build_report(run).read_text()
+    assert "Low-resource" not in md and "% rows" not in md
+    assert "learning_curve.png" not in md and not (run / "learning_curve.png").exists()
+
+    half = [{**r, "fraction": 0.5, "metrics": {**r["metrics"], "uar": r["metrics"]["uar"] - 0.1}}
+            for r in results["runs"]]  # fmt: skip
+    _rewrite(run, runs=results["runs"] + half)
+    md = build_report(run).read_text()
+    assert md.count("## Low-resource protocol") == 1
+    assert "| Method | 50 % rows | 100 % rows |" in md.splitlines()
+    # none at 50 %: 40, 50, 60, 70 over the four fold units
+    assert "| No augmentation | UAR 55.00 (n 4) | UAR 65.00 (n 4) |" in md.splitlines()
+    assert md.count("](learning_curve.png)") == 1  # one figure, not drawn twice under two titles
+    with Image.open(run / "learning_curve.png") as im:
+        assert im.format == "PNG"

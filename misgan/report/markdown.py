@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from misgan.report.header import header_lines
+
 
 def _pct(stat: dict[str, Any] | None, key: str = "uar") -> str:
     if not stat or key not in stat:
@@ -26,43 +28,14 @@ def _ci(test: dict[str, Any] | None) -> str:
     return f"{100 * b['mean_diff']:+.2f} [{100 * b['ci_low']:+.2f}, {100 * b['ci_high']:+.2f}]"
 
 
-def gan_settings(results: dict[str, Any]) -> str:
-    """The settings of the generators "ours" used: the gan run's own config and folder when results.json
-    names one (the run may have been trained by `misgan gan` with other settings than augment's defaults),
-    else the augment config's `gan` section (cgan and the ablation GANs are trained with it)."""
-    run = results.get("gan_run")
-    if run:
-        how = "trained by this augment run" if run.get("trained") else "found by key"
-        return f"{run.get('config')}, run {run.get('path')} ({how}, key {str(run.get('key', ''))[:12]})"
-    return str((results.get("config") or {}).get("gan") or "defaults")
-
-
-def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
+def render_markdown(results: dict[str, Any], plots: dict[str, str], gan_time: dict[str, Any] | None = None) -> str:
+    """`gan_time`: the generators' training time (misgan.report.build.gan_time), for the time line."""
     from misgan.augmentation.results import ABLATION_TITLES, METHOD_TITLES, method_title
     from misgan.augmentation.summary import fold_scores, summarise
 
     summary = summarise(results)  # recomputed: the report never trusts a stale summary
     cfg = results.get("config", {})
-    lines = [
-        "# Stage 3: augmentation results",
-        "",
-        f"- cache: `{results.get('cache', '?')}`; classes: {', '.join(results.get('label_names', []))}",
-        f"- folds: {len(results.get('folds', []))}; seeds: {results.get('seeds')}; ratio: {cfg.get('ratio')}"
-        f"{'; --balance' if cfg.get('balance') else ''}",
-        f"- GAN settings: {gan_settings(results)}",
-        f"- classifier: {cfg.get('classifier')}",
-        "- scores: mean ± std over folds (percent) of the seed-averaged per-fold score; p: two-sided Wilcoxon "
-        "signed-rank over folds; Δ: mean paired difference with a 95 % bootstrap CI.",
-    ]
-    from misgan.augmentation.sources import report_lines
-
-    lines += report_lines(results)  # --source-cache / --text-source
-    lines += cross_corpus_lines(results.get("cross_corpus"))
-    if "stage1_baseline" in summary:
-        lines.append(f"- stage-1 head as stored (no fine-tuning): UAR {_pct(summary['stage1_baseline'])}")
-    timing = results.get("timing") or {}
-    if timing:
-        lines.append(f"- wall time: {timing.get('total_s', 0):.0f} s")
+    lines = header_lines(results, summary, gan_time)
     methods = summary["methods"]
     if methods:
         none = methods.get("none")
@@ -150,7 +123,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         ]
         for r, stat in summary["ratios"].items():
             lines.append(f"| {r} | {_pct(stat)} | {_pct(stat, 'wa')} | {_pct(stat, 'macro_f1')} |")
-    lines += low_resource_table(summary.get("fractions") or {})
+    fractions = summary.get("fractions") or {}
+    lines += low_resource_table(fractions) if len(fractions) > 1 else []  # one fraction: Table II says it all
     lines += gate_table(results.get("gates") or [])
     lines += weak_lines(results.get("weak_generators") or [])
     counts = results.get("class_counts") or {}
@@ -185,25 +159,6 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         for title, name in plots.items():
             lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def cross_corpus_lines(cross: dict[str, Any] | None) -> list[str]:
-    """--test-cache: what was trained on what and scored where, and how the reference row was fitted."""
-    if not cross:
-        return []
-    lines = [
-        f"- cross-corpus: classifiers trained on {cross['train_rows']} rows (fold {cross['train_fold']}); "
-        f"scored on `{cross['path']}` ({cross['rows']} rows, {cross['speakers']} speakers = the paired units "
-        "of every mean, p and CI)"
-    ]
-    ref = cross.get("reference")
-    if ref:
-        lines.append(
-            f"- logistic-regression reference: fitted on all {ref['train_rows']} training-corpus rows "
-            f"({ref['features']}), C = {ref['c']:g} by inner grouped CV over the training speakers; "
-            "scored per test speaker"
-        )
-    return lines
 
 
 def low_resource_table(fractions: dict[str, Any]) -> list[str]:
