@@ -147,10 +147,10 @@ def augment(
     key = augment_key(fp, config, align.key, upstream["gan"])
     jobs = max(1, config.jobs)
     threads = resolve_threads(config.threads, jobs)
+    run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say, threads=threads)
+    if run.complete:  # before thread_limit, which imports torch (~1.5 s): a no-op rerun never does
+        return run.result(reused=True)
     with thread_limit(threads):
-        run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say, threads=threads)
-        if run.complete:
-            return run.result(reused=True)
         ablation = None
         if config.ablation:
             na = noalign_run(cache, align, folds, root, echo=say, progress=progress)
