@@ -74,3 +74,24 @@ def test_every_command_line_is_a_real_command_with_real_options(page, line):
     known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
     used = {w.split("=", 1)[0] for w in words[1:] if w.startswith("--")}
     assert used <= known | {"--help"}, f"{page}: unknown option(s) {sorted(used - known)} in: {line}"
+
+
+HUB_DOWNLOAD = re.compile(r"\b(?:hf|huggingface-cli) download\s+([\w.\-]+/[\w.\-]+)([^\n`]*)")
+PINNED = re.compile(r"\b([\w.\-]+/[\w.\-]+)\s+(?:[^\n`]*?\s)?--revision[ =]([0-9a-f]{40})\b")
+
+
+def test_every_quoted_revision_is_the_registrys_pin():
+    """Docs that download or name a hub encoder at a commit give the commit misgan loads: a user following them
+    fills the Hugging Face cache with exactly what extraction asks for (another commit fails the load)."""
+    from misgan.features.encoders.registry import REVISIONS
+
+    quoted = [(p.name, mid, rev) for p in PAGES for mid, rev in PINNED.findall(p.read_text(encoding="utf-8"))]
+    assert len(quoted) >= 5  # docs/reproduce.md's setup block
+    for page, mid, rev in quoted:
+        assert mid in REVISIONS, f"{page}: {mid} --revision {rev}: not a registry id"
+        assert rev == REVISIONS[mid], f"{page}: {mid} --revision {rev}, the registry pins {REVISIONS[mid]}"
+    for page in PAGES:
+        for mid, rest in HUB_DOWNLOAD.findall(page.read_text(encoding="utf-8")):
+            assert "--revision" in rest, (
+                f"{page.name}: downloads {mid} without --revision (its pin in the registry)"
+            )
