@@ -240,3 +240,39 @@ def test_low_resource_section_and_curve_only_with_several_fractions(tmp_path):
     assert md.count("](learning_curve.png)") == 1  # one figure, not drawn twice under two titles
     with Image.open(run / "learning_curve.png") as im:
         assert im.format == "PNG"
+
+
+def test_report_of_a_real_cross_corpus_run(tmp_path, monkeypatch):
+    """A tiny `augment --test-cache` (fixture caches of tests/test_crosscorpus.py): its results.json carries
+    stage 1's in-corpus score per unit and one recorded fraction, and the augment run trains the generators."""
+    from test_crosscorpus import _other_speakers
+    from test_sources import FAST, GAN, STAGE1, make_store
+
+    from misgan.alignment.run import align
+    from misgan.augmentation.evaluate import AugmentConfig, augment
+    from misgan.runs import StageRun
+
+    monkeypatch.chdir(tmp_path)
+    train = make_store(tmp_path / "train.zarr", 0, "corpus-a")
+    test = _other_speakers(train, tmp_path / "test.zarr")
+    align(train, STAGE1, progress=False)
+    cfg = AugmentConfig(
+        methods=("none", "ours"), test_cache=str(test), classifier=FAST, gan=GAN, tsne=False, reference=False
+    )
+    out = augment(train, cfg, progress=False, echo=lambda line: None)
+    res = json.loads((out.run_dir / "results.json").read_text())
+    fold = res["cross_corpus"]["train_fold"]
+    assert {r["fraction"] for r in res["runs"]} == {1.0} and res["stage1_baseline"]  # what the old report misread
+    md = (out.run_dir / "report.md").read_text()
+    assert "as stored" not in md and "Low-resource" not in md and "learning_curve" not in md
+    assert _line(md, "- stage-1 head") == (
+        f"- stage-1 head: not scored cross-corpus (stage 1 stored only fold {fold}'s in-corpus test score)"
+    )
+    gan = StageRun.open(res["gan_run"]["path"])
+    seconds = [r["seconds"] for r in gan.log.read() if r.get("event") == "fold_done" and r["fold"] == fold]
+    assert len(seconds) == 1
+    assert _line(md, "- stage-3 time") == (
+        f"- stage-3 time: {res['timing']['total_s']:.0f} s ({len(res['folds'])} fold × seed jobs, summed); the "
+        f"generators, not included: gan run `{res['gan_run']['path']}` (trained by this augment run), "
+        f"{seconds[0]:.0f} s (fold {fold})"
+    )
