@@ -120,3 +120,23 @@ def test_shared_projection_learns_alignment():
         opt.step()
     last = contrastive_alignment(t, h, pt, ph, tau=0.1).item()
     assert last < 0.3 * first
+
+
+@pytest.mark.parametrize(("dt", "dh"), [(40, 6), (5, 6)])
+def test_info_nce_linear_equals_info_nce_of_the_projection_with_gradients(dt, dh):
+    """Eq. 6/13 through a linear map without forming t̂: loss and gradients towards h, W and b equal the plain
+    `info_nce(t, h @ W.T + b)`; text narrower than h takes the plain form."""
+    from misgan.alignment.losses import info_nce_linear
+
+    g = torch.Generator().manual_seed(5)
+    t = torch.randn(12, dt, generator=g)
+    base = [torch.randn(12, dh, generator=g), torch.randn(dt, dh, generator=g), torch.randn(dt, generator=g)]
+    out = []
+    for fast in (True, False):
+        h, w, b = (x.clone().requires_grad_(True) for x in base)
+        loss = info_nce_linear(t, h, w, b, 0.2) if fast else info_nce(t, h @ w.T + b, 0.2)
+        loss.backward()
+        out.append((loss.item(), h.grad, w.grad, b.grad))
+    assert out[0][0] == pytest.approx(out[1][0], rel=1e-5)
+    for fast_grad, plain_grad in zip(out[0][1:], out[1][1:], strict=True):
+        assert torch.allclose(fast_grad, plain_grad, rtol=1e-4, atol=1e-6)

@@ -129,7 +129,7 @@ def _fit_text_side(heads: Any, h: Any, text: np.ndarray, rows: np.ndarray, confi
     import torch
 
     from misgan.alignment.adapter import _fit_text_head, standardiser
-    from misgan.alignment.losses import contrastive_alignment, info_nce
+    from misgan.alignment.losses import contrastive_alignment, info_nce_linear
 
     t_raw = torch.from_numpy(text[rows]).float()
     fit_mi = not (config.beta == 0 and config.text_head == "lstsq")
@@ -146,7 +146,8 @@ def _fit_text_side(heads: Any, h: Any, text: np.ndarray, rows: np.ndarray, confi
         return
     opt = torch.optim.Adam(params, lr=1e-2)
     for _ in range(config.text_head_epochs):
-        loss = info_nce(t_raw, heads["head_t"](h), config.tau) if fit_mi else 0.0
+        head_t = heads["head_t"]  # eq. 6 without forming t̂ (info_nce_linear)
+        loss = info_nce_linear(t_raw, h, head_t.weight, head_t.bias, config.tau) if fit_mi else 0.0
         if shared:
             proj = contrastive_alignment(t_std, h, heads["proj_t"], heads["proj_h"], config.tau, config.symmetric)
             loss = loss + proj

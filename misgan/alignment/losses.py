@@ -85,6 +85,35 @@ def info_nce(
     return loss
 
 
+def info_nce_linear(
+    t: torch.Tensor,
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    tau: float = DEFAULT_TAU,
+    gram: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Eq. 6/13 for a linear map: `info_nce(t, h @ weight.T + bias, tau)` without forming t̂ (B, Dt).
+
+    With u = t/|t|, the cosine's numerator <u_i, W·h_j + b> = (u_i·W)·h_j + u_i·b and its squared norm
+    |W·h_j + b|² = h_j'(W'W)h_j + 2·(W'b)·h_j + |b|², so the B x B similarities cost B·B·Dh instead of B·B·Dt
+    multiply-adds and no (B, Dt) tensor is normalised or back-propagated (text is 384-768 wide, h 88-256).
+    `gram` = (W'W, W'b, |b|²) when W is frozen (stage 2 precomputes it). Gradients reach h, W and b as in the
+    plain form; equal to it up to float rounding (tests/test_losses.py)."""
+    import torch
+    import torch.nn.functional as F
+
+    if t.shape[1] <= h.shape[1]:  # the plain form is no dearer
+        return info_nce(t, h @ weight.T + bias, tau)
+    if tau <= 0:
+        raise ValueError(f"info_nce: tau must be > 0 (got {tau})")
+    u = t / t.norm(dim=1, keepdim=True).clamp_min(1e-8)  # cosine_sim's clamp on the norm
+    gw, gb, bb = gram if gram is not None else (weight.T @ weight, weight.T @ bias, bias @ bias)
+    sq = ((h @ gw) * h).sum(1) + 2 * (h @ gb) + bb
+    logits = ((u @ weight) @ h.T + (u @ bias)[:, None]) / sq.clamp_min(1e-16).sqrt()[None, :] / tau
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
 def contrastive_alignment(
     t: torch.Tensor,
     h: torch.Tensor,
