@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -460,6 +461,46 @@ def test_zero_or_negative_ratio_rejected_in_one_line(store, tmp_path, bad):
     assert r.exit_code == 2 and "not a positive ratio" in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "z").exists()
+
+
+def test_stage1_is_refitted_on_the_fraction_rows_and_the_generator_uses_it(store, monkeypatch):
+    """Below fraction 1 each job refits stage 1 on the fraction's rows (the align run's head saw every
+    training row): one refit per (fold, seed) of fraction 0.5, none at 1; the in-job generator of that
+    fraction trains against the refit's W_y; with refit_stage1 False the align run's heads are used."""
+    from misgan.augmentation import subsets
+    from misgan.gan import train as gan
+
+    refits: list = []
+    real_refit, real_fit = subsets.refit_stage1, gan.fit_gan
+
+    def refit_spy(fold, audio, speakers):
+        out = real_refit(fold, audio, speakers)
+        refits.append(out)
+        return out
+
+    heads_seen: list[np.ndarray] = []
+
+    def fit_spy(h, y, t, heads, config, **kw):
+        heads_seen.append(np.asarray(heads["W_y"]))
+        return real_fit(h, y, t, heads, config, **kw)
+
+    monkeypatch.setattr(subsets, "refit_stage1", refit_spy)
+    monkeypatch.setattr(gan, "fit_gan", fit_spy)
+    cfg = AugmentConfig(
+        methods=("none", "ours"), train_fractions=(0.5, 1.0), seeds=2, classifier=FAST, gan=GAN, tsne=False,
+        folds=("spk-spk01",),
+    )  # fmt: skip
+    out = augment(store.path, cfg, progress=False)
+    assert len(refits) == 2  # one fold x two seeds, fraction 0.5 only
+    res = read_json(out.run_dir / "results.json")
+    half = sorted(r["metrics"]["n_train"] for r in res["runs"] if r["variant"] == "none" and r["fraction"] == 0.5)
+    full = [r["metrics"]["n_train"] for r in res["runs"] if r["variant"] == "none" and r["fraction"] == 1.0]
+    assert half == sorted(len(r.train_idx) for r in refits) and max(half) < min(full)
+    assert all(r.attrs["refit"] for r in refits)
+    assert any(np.array_equal(w, r.heads["W_y"]) for w in heads_seen for r in refits)
+    refits.clear()
+    augment(store.path, dataclasses.replace(cfg, refit_stage1=False), progress=False)
+    assert refits == []
 
 
 def test_generator_below_full_fraction_trains_on_the_fraction_rows_only(store, monkeypatch):

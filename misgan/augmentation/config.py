@@ -71,6 +71,9 @@ class AugmentConfig:
     # Low-resource protocol: each fraction keeps that share of every training speaker's rows of each class
     # (nested: the 10 % rows are inside the 25 % rows ...); the test rows never change (augmentation.subsets).
     train_fractions: tuple[float, ...] = (1.0,)
+    # below fraction 1, stage 1 (adapter, C, W_y, W_t) is refitted on the fraction's rows in each job: the align
+    # run's saw every training row (misgan.augmentation.subsets.refit_stage1); False: the align run's, leaky
+    refit_stage1: bool = True
     # Validation-gated augmentation: the method "<m>-gated" (or every method when gate_all) picks the ratio
     # and synthetic-row weight from this grid by validation UAR, and keeps no augmentation unless the best
     # beats none there by gate_margin (augmentation.gating).

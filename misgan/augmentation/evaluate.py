@@ -131,7 +131,9 @@ def augment(
         fp = store.fingerprint
         text, config = inputs.audio_only(store, config, say)  # an audio-only cache: (N, 0) text, G(z, c)
         y, label_names = store.labels, list(store.label_names)
-        audio = store.read("audio") if config.reference and "audio" in store.dims else None
+        # raw audio: the reference row, and stage 1 refitted on every train fraction below 1
+        refit = config.refit_stage1 and min(config.train_fractions) < 1.0
+        audio = store.read("audio") if (config.reference or refit) and "audio" in store.dims else None
         speakers = store.meta()["speaker"].astype(str).to_numpy()
         outside = sources.prepare(store, config, root, say)  # --source-cache / --text-source (or None)
     align = inputs.stage1_run(cache, fp, align_run, root, say)

@@ -40,7 +40,7 @@ def run_job(
     """Every score of one (fold, seed): per training fraction the reference, the methods (each fitted once and
     sampled at every ratio), the gated methods; at the full fraction also ours' extra ratios, multimodal,
     ablation."""
-    from misgan.augmentation.subsets import fraction_fold
+    from misgan.augmentation.subsets import fraction_fold, refit_stage1
     from misgan.runtime import seed_everything
 
     t_start = time.time()
@@ -64,13 +64,18 @@ def run_job(
         if fraction < 1.0 and speakers is None:
             raise AugmentError("train_fractions < 1 need the cache's speakers")
         fold = fraction_fold(full, speakers, fraction, seed) if speakers is not None else full
+        if fraction < 1.0 and config.refit_stage1:
+            if audio is None:
+                raise AugmentError("refitting stage 1 on a train fraction needs the cache's audio features")
+            # the align run's adapter, C and W_y saw every training row: not low-resource (subsets.py)
+            fold = refit_stage1(fold, audio, speakers)
         view = fold.train_view()
         labels = _labels_for(view.y, fold.n_classes, config, config.ratio)
         if fraction == top:
             before = np.bincount(view.y, minlength=fold.n_classes)
             after = before + np.bincount(labels, minlength=fold.n_classes)
             job["class_counts"] = {"before": before.tolist(), "after": after.tolist()}
-        if audio is not None:
+        if audio is not None and config.reference:
             job["runs"].append(_reference(audio, fold, speakers, seed, fraction))
         fitted: dict[str, Any] = {}
         none_metrics: dict[str, Any] = {}
@@ -80,7 +85,8 @@ def run_job(
             if base not in fitted:
                 # ours below the full fraction: the gan run's generators saw every training row, so the
                 # generator is retrained on this fraction's rows only (no loader)
-                aug = build_augmenter(base, config, loader if fraction >= 1.0 else None, ours)
+                stage1 = fold.attrs.get("stage1_arrays")
+                aug = build_augmenter(base, config, loader if fraction >= 1.0 else None, ours, stage1)
                 aug.fit(view, seed)
                 fitted[base] = aug
                 job["fits"][base] = job["fits"].get(base, 0) + 1
@@ -161,12 +167,16 @@ def _mm_config(config: AugmentConfig) -> ClassifierConfig:
     )
 
 
-def build_augmenter(method: str, config: AugmentConfig, loader: Any, ours: Any = None) -> Any:
+def build_augmenter(
+    method: str, config: AugmentConfig, loader: Any, ours: Any = None, stage1: dict[str, Any] | None = None
+) -> Any:
+    """The augmenter `method` names. `ours`: a maker with outside information (misgan.augmentation.outside);
+    `stage1`: the arrays of a stage 1 refitted on a train fraction, to map source rows with."""
     from misgan.config import replace
 
     text_mode = "class" if config.balance else "paired"
     if method == "ours" and ours is not None:  # outside information (misgan.augmentation.sources)
-        return ours("ours", config.gan, text_mode, loader)
+        return ours("ours", config.gan, text_mode, loader, stage1=stage1)
     if method == "ours":
         return make_augmenter("ours", config.gan, text_mode=text_mode, generator_loader=loader)
     if method == "cgauss":

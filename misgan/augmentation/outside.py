@@ -95,17 +95,23 @@ class Outside:
         return {s.path: len(clean_rows(s, test_spk, test_utts, self.target_corpus)) for s in self.sources}
 
     def bind(self, align: Any, fold: str, test_idx: np.ndarray) -> Callable[..., SourcedGanAugmenter]:
-        """A maker of "ours" for one target fold: (GanAugmenter's arguments) -> SourcedGanAugmenter."""
-        self.align, extra = align, None
-        if self.sources:
-            from misgan.alignment.run import load_fold
+        """A maker of "ours" for one target fold: (GanAugmenter's arguments, stage1=None) -> SourcedGanAugmenter.
+        `stage1`: the standardisation/adapter arrays of a stage 1 refitted in the job (a train fraction below
+        1, misgan.augmentation.subsets.refit_stage1); source rows are then mapped into that h, not the align
+        run's."""
+        self.align = align
 
-            def extra() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, int]]:
-                arrays, attrs = load_fold(align, fold)
-                test_utts = set(self.utt_ids[np.asarray(test_idx, np.int64)].tolist())
-                return fold_rows(self.sources, arrays, attrs, self.target_corpus, test_utts)
+        def maker(*args: Any, stage1: dict[str, np.ndarray] | None = None, **kw: Any) -> SourcedGanAugmenter:
+            extra = None
+            if self.sources:
+                from misgan.alignment.run import load_fold
 
-        def maker(*args: Any, **kw: Any) -> SourcedGanAugmenter:
+                def extra() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, int]]:
+                    arrays, attrs = load_fold(align, fold)
+                    test_utts = set(self.utt_ids[np.asarray(test_idx, np.int64)].tolist())
+                    arrays = {**arrays, **(stage1 or {})}
+                    return fold_rows(self.sources, arrays, attrs, self.target_corpus, test_utts)
+
             return SourcedGanAugmenter(*args, extra=extra, text=self.text, **kw)
 
         return maker
