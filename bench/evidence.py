@@ -2,7 +2,7 @@
 
     python bench/evidence.py [--quick] [--caches egemaps=PATH,compare=PATH,whisper=PATH] [--runs-root DIR]
                              [--fractions 0.1,0.25,0.5,1] [--seeds 3] [--folds 24] [--gan-epochs N]
-                             [--source-cache PATH] [--text-source CSV] [--out evidence.md]
+                             [--source-cache PATH] [--text-source CSV] [--out evidence.md] [--jobs N]
 
 Per feature set: stage 1 (`misgan.align`, grouped folds over speakers: leave-one-speaker-out with --folds 24,
 else `kfold` with k = --folds), then stage 3 (`misgan.augment`) with the low-resource protocol (every fraction,
@@ -70,6 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--source-cache", default="", help="another corpus' cache, same encoders (ours + source)")
     ap.add_argument("--text-source", default=MELD, help="text-only CSV for ours + text ('' to skip)")
     ap.add_argument("--out", default="evidence.md")
+    ap.add_argument("--jobs", type=int, default=1, help="(fold, seed) jobs in parallel processes (augment --jobs)")
     return ap.parse_args(argv)
 
 
@@ -119,7 +120,7 @@ def run_feature_set(name: str, cache: str, args: argparse.Namespace, s: dict[str
         )
         cfg = AugmentConfig(
             methods=methods, seeds=args.seeds, train_fractions=s["fractions"], gan=gan, classifier=clf,
-            tsne=False, threads=1, **aug_over,
+            tsne=False, threads=1, jobs=args.jobs, **aug_over,
         )  # fmt: skip
         t0 = time.time()
         result = misgan.augment(cache, cfg, align_run=align.run_dir, runs_root=root, progress=False)
