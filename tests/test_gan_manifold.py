@@ -72,7 +72,8 @@ def test_tstr_selector_rejects_overshoot_and_off_manifold_epochs():
 
 def test_on_manifold_generator_starts_conditioned_and_stays_in_the_subspace():
     from misgan.gan.initialise import init_on_manifold, principal_basis
-    from misgan.gan.models import Generator, generate
+    from misgan.gan.models import Generator
+    from misgan.gan.sampling import generate
 
     h, y, t, _heads, basis = clusters()
     ht = torch.from_numpy(h)
@@ -121,7 +122,9 @@ def test_projection_discriminator_and_weak_generator_warnings():
 
 
 def test_checkpoint_round_trip_and_old_format(tmp_path):
-    from misgan.gan.models import GanError, Generator, generate, load_generator, save_generator
+    from misgan.gan.checkpoint import load_generator, save_generator
+    from misgan.gan.models import GanError, Generator
+    from misgan.gan.sampling import generate
     from misgan.gan.train import GanResult
 
     g = Generator(4, 3, 2, 6, "mlp", 8, True, subspace_k=3)

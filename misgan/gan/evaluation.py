@@ -16,7 +16,8 @@ import numpy as np
 
 from misgan.gan import metrics as gm
 from misgan.gan.config import GanConfig
-from misgan.gan.models import Generator, generate
+from misgan.gan.models import Generator
+from misgan.gan.sampling import generate
 
 KNN_ROWS = 1000  # k-NN precision/recall on at most this many rows per side (cdist is quadratic)
 

@@ -9,23 +9,15 @@ torch is imported at module level here, so `misgan/__init__.py` must not import 
 
 from __future__ import annotations
 
-import io
-import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from misgan.alignment.losses import info_nce_linear
-from misgan.config import to_dict
 from misgan.errors import MisganError
-from misgan.gan.config import TEXT_MODES
-from misgan.io import atomic_write
 
-CHECKPOINT_FORMAT = "misgan-generator/1"
 ARCHS = ("linear", "mlp")
 HEAD_KEYS = ("W_y", "b_y", "W_t", "b_t")
 # Stage 1 stores the text standardisation it used under these names in the fold group (optional).
@@ -201,125 +193,3 @@ class FrozenHeads(nn.Module):
         products precomputed: no (B, Dt) t̂ is formed (the GAN step's largest cost before)."""
         gram = (self.text_gram, self.text_cross, self.text_bias_sq)
         return info_nce_linear(t, h, self.W_t, self.b_t, tau, gram=gram)
-
-
-# ---------------------------------------------------------------- conditioning text, sampling, checkpoints
-
-
-def conditioning_text(
-    t: np.ndarray | None, y: np.ndarray, labels: np.ndarray, mode: str, rng: np.random.Generator
-) -> np.ndarray | None:
-    """Text embeddings (raw, as stored) to condition one generated row per entry of `labels`.
-
-    paired: when `labels` equals `y`, row i gets t[i] (its own real utterance); otherwise each label takes
-            the texts of training rows of that class without replacement (reshuffled once a class is used up).
-    class:  each label takes t of a training row of that class drawn uniformly with replacement (--balance).
-    none:   None (generator trained without text)."""
-    if mode not in TEXT_MODES:
-        raise GanError(f"conditioning text: mode must be one of {', '.join(TEXT_MODES)} (got {mode!r})")
-    if mode == "none":
-        return None
-    if t is None:
-        raise GanError(f"conditioning text: mode {mode!r} needs text embeddings")
-    t, y, labels = np.asarray(t), np.asarray(y, np.int64), np.asarray(labels, np.int64)
-    if mode == "paired" and len(labels) == len(y) and np.array_equal(labels, y):
-        return t.astype(np.float32, copy=True)
-    rows = np.empty(len(labels), np.int64)
-    for k in np.unique(labels):
-        pool = np.flatnonzero(y == k)
-        if len(pool) == 0:
-            raise GanError(f"conditioning text: no training row of class {k} to take text from")
-        where = np.flatnonzero(labels == k)
-        if mode == "class":
-            rows[where] = rng.choice(pool, size=len(where), replace=True)
-        else:
-            reps = math.ceil(len(where) / len(pool))
-            rows[where] = np.concatenate([rng.permutation(pool) for _ in range(reps)])[: len(where)]
-    return t[rows].astype(np.float32)
-
-
-def generate(
-    generator: Generator, labels: np.ndarray, t_cond: np.ndarray | None, seed: int, batch_size: int = 4096
-) -> np.ndarray:
-    """ĥ = G(z, c, t) for each label (and raw conditioning text row), z drawn from `seed`: float32 (n, Dh)."""
-    labels = np.asarray(labels, np.int64)
-    if generator.use_text and (t_cond is None or len(t_cond) != len(labels)):
-        raise GanError("generate: this generator needs one conditioning text row per label")
-    if len(labels) and (labels.min() < 0 or labels.max() >= generator.n_classes):
-        raise GanError(f"generate: labels must lie in [0, {generator.n_classes - 1}]")
-    dev = next(generator.parameters()).device
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
-    out = np.empty((len(labels), generator.out_dim), np.float32)
-    was_training = generator.training
-    generator.eval()
-    with torch.no_grad():
-        for i in range(0, len(labels), batch_size):
-            lab = torch.from_numpy(labels[i : i + batch_size]).to(dev)
-            z = torch.randn(len(lab), generator.noise_dim, generator=gen, device=dev)
-            t = None
-            if generator.use_text:
-                t = generator.standardise(
-                    torch.as_tensor(np.asarray(t_cond[i : i + batch_size], np.float32)).to(dev)
-                )
-            out[i : i + len(lab)] = generator(z, F.one_hot(lab, generator.n_classes).float(), t).cpu().numpy()
-    generator.train(was_training)
-    return out
-
-
-def save_generator(
-    path: str | Path,
-    result: Any,
-    *,
-    label_names: list[str] | None = None,
-    fold: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """torch.save a dict {format, state_dict, config, dims, label_names, fold, metrics, history, best_epoch,
-    stopped} to `path` (atomically: misgan.io.atomic_write)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {
-        "format": CHECKPOINT_FORMAT,
-        "state_dict": {k: v.detach().cpu() for k, v in result.generator.state_dict().items()},
-        "config": to_dict(result.config),
-        "dims": result.generator.dims,
-        "label_names": list(label_names) if label_names is not None else None,
-        "fold": fold,
-        "metrics": to_dict(result.metrics),
-        "history": to_dict(result.history),  # the per-epoch metrics, as in the run's log.jsonl
-        "best_epoch": result.best_epoch,
-        "stopped": result.stopped,
-        **(extra or {}),
-    }
-    buf = io.BytesIO()
-    torch.save(ckpt, buf)
-    return atomic_write(path, buf.getvalue())
-
-
-def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
-    """(generator in eval mode, checkpoint dict) from a file written by `save_generator`."""
-    path = Path(path)
-    if not path.is_file():
-        raise GanError(f"{path}: generator checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a corrupt or foreign file
-        raise GanError(f"{path}: not a readable generator checkpoint ({exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise GanError(f"{path}: not a misgan generator checkpoint (format {CHECKPOINT_FORMAT} expected)")
-    d = ckpt["dims"]
-    try:
-        g = Generator(
-            d["noise_dim"],
-            d["n_classes"],
-            d["text_dim"],
-            d["out_dim"],
-            d["arch"],
-            d["hidden"],
-            d["use_text"],
-            subspace_k=int(d.get("subspace_k", 0)),  # checkpoints before the on-manifold G have none
-        )
-        g.load_state_dict(ckpt["state_dict"])
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise GanError(f"{path}: generator checkpoint does not match this misgan version ({exc})") from exc
-    return g.eval(), ckpt

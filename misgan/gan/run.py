@@ -6,7 +6,7 @@ The folds come from a stage-1 (align) run of the same cache (`alignment.run.load
 reach the GAN through `GuardedRows`, which raises `LeakageError` if a test row is ever requested;
 `load_fold_training` also checks that no training speaker is a test speaker. The gan run folder
 (misgan.runs: run.json, config.yaml, meta.json, log.jsonl with one record per fold and epoch, summary.json)
-holds `folds/<fold>/generator.pt` (misgan.gan.models.save_generator) and `folds/<fold>/attrs.json` (the
+holds `folds/<fold>/generator.pt` (misgan.gan.checkpoint.save_generator) and `folds/<fold>/attrs.json` (the
 kept epoch's metrics; written last, it marks the fold done). Its key includes the align run's key.
 """
 

@@ -281,7 +281,7 @@ class InfoGAN:
 
     def save(self, path: str | Path) -> Path:
         """Write folder `path`: infogan.json (settings, classes), generator.pt (save_generator), arrays.npz."""
-        from misgan.gan.models import save_generator
+        from misgan.gan.checkpoint import save_generator
         from misgan.io import atomic_write, write_json
 
         self._check_fitted()
@@ -312,7 +312,7 @@ class InfoGAN:
     def load(cls, path: str | Path) -> InfoGAN:
         """An InfoGAN whose `sample` and `transform` give what the saved one's gave."""
         from misgan.config import from_dict
-        from misgan.gan.models import load_generator
+        from misgan.gan.checkpoint import load_generator
         from misgan.io import read_json
 
         path = Path(path)

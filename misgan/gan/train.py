@@ -10,7 +10,8 @@ with its callbacks.
 
 Text: G's input is t standardised with stage 1's statistics (`text_mean`, `text_std` in the heads dict,
 else the training rows'); the InfoNCE target is the raw t, because stage 1 trained W_t against raw text.
-Cache glue: misgan.gan.run; networks, sampling, checkpoints: misgan.gan.models; metrics: misgan.gan.metrics.
+Cache glue: misgan.gan.run; networks: misgan.gan.models; sampling: misgan.gan.sampling; checkpoints:
+misgan.gan.checkpoint; metrics: misgan.gan.metrics.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from typing import Any
 import numpy as np
 
 from misgan.callbacks import BestState, EarlyStopping, JsonlLogger, Progress, StopOnNonFinite
+from misgan.gan.checkpoint import load_generator, save_generator
 from misgan.gan.config import GanConfig
 from misgan.gan.evaluation import EvalSet, evaluate
 from misgan.gan.losses import gan_losses
 from misgan.gan.metrics import Selector
-from misgan.gan.models import GanError, Generator, conditioning_text, generate, load_generator, save_generator
+from misgan.gan.models import GanError, Generator
+from misgan.gan.sampling import conditioning_text, generate
 from misgan.training import Callback, fit
 
 __all__ = [
