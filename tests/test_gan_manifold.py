@@ -95,7 +95,8 @@ def test_on_manifold_generator_starts_conditioned_and_stays_in_the_subspace():
 
 def test_projection_discriminator_and_weak_generator_warnings():
     from misgan.gan.models import Discriminator
-    from misgan.gan.train import fit_gan, weak_generator_warnings
+    from misgan.gan.monitor import weak_generator_warnings
+    from misgan.gan.train import fit_gan
 
     D = Discriminator(16, "linear", 8, n_classes=4)
     x = torch.randn(5, 16)

@@ -31,11 +31,13 @@ from misgan.callbacks import BestState, EarlyStopping, JsonlLogger, Progress, St
 from misgan.gan.checkpoint import load_generator, save_generator
 from misgan.gan.config import GanConfig
 from misgan.gan.evaluation import EvalSet, evaluate
+from misgan.gan.inputs import check_inputs, text_stats
 from misgan.gan.losses import gan_losses
 from misgan.gan.metrics import Selector
 from misgan.gan.models import GanError, Generator
+from misgan.gan.monitor import Collapse, progress_postfix, weak_generator_warnings
 from misgan.gan.sampling import conditioning_text, generate
-from misgan.training import Callback, fit
+from misgan.training import fit
 
 __all__ = [
     "EvalSet",
@@ -71,38 +73,6 @@ class GanResult:
 
 
 # ---------------------------------------------------------------- training
-
-
-def _check_inputs(h: np.ndarray, y: np.ndarray, t: np.ndarray | None, heads: dict, config: GanConfig) -> None:
-    if h.ndim != 2 or len(h) != len(y):
-        raise GanError(f"gan: h {h.shape} and labels {y.shape} disagree")
-    if len(h) < 2:
-        raise GanError("gan: need at least 2 training rows")
-    if not np.isfinite(h).all():
-        raise GanError("gan: training features h contain NaN or inf")
-    c, dh = np.shape(heads["W_y"])
-    if dh != h.shape[1]:
-        raise GanError(f"gan: h has {h.shape[1]} columns but the stage-1 head W_y expects {dh}")
-    if y.min() < 0 or y.max() >= c:
-        raise GanError(f"gan: labels must lie in [0, {c - 1}] (the head has {c} classes)")
-    if config.use_text:
-        if t is None or len(t) != len(h):
-            raise GanError("gan: text conditioning needs one text embedding per training row (or use --no-text)")
-        if t.shape[1] != np.shape(heads["W_t"])[0]:
-            raise GanError(f"gan: text has {t.shape[1]} columns but W_t maps to {np.shape(heads['W_t'])[0]}")
-        if not np.isfinite(t).all():
-            raise GanError("gan: text embeddings contain NaN or inf")
-
-
-def _text_stats(heads: dict, t: np.ndarray | None, dt: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stage 1's text standardisation when the heads carry it, else that of the training rows."""
-    from misgan.alignment.adapter import standardiser
-
-    if "text_mean" in heads and "text_std" in heads:
-        return np.asarray(heads["text_mean"], np.float32), np.asarray(heads["text_std"], np.float32)
-    if t is None:
-        return np.zeros(dt, np.float32), np.ones(dt, np.float32)
-    return standardiser(t, np.arange(len(t)))
 
 
 def _limits_threads(train: Callable[..., GanResult]) -> Callable[..., GanResult]:
@@ -156,13 +126,13 @@ def fit_gan(
     h_train = np.asarray(h_train, np.float32)
     y_train = np.asarray(y_train, np.int64)
     t_train = None if t_train is None else np.asarray(t_train, np.float32)
-    _check_inputs(h_train, y_train, t_train, heads, config)
+    check_inputs(h_train, y_train, t_train, heads, config)
     seed_everything(config.seed)
     dev = torch.device(config.device)
     frozen = FrozenHeads(heads).to(dev)
     n, dh = h_train.shape
     c, dt = frozen.n_classes, frozen.text_dim
-    t_mean, t_std = _text_stats(heads, t_train if config.use_text else None, dt)
+    t_mean, t_std = text_stats(heads, t_train if config.use_text else None, dt)
     h_all = torch.from_numpy(h_train).to(dev)
     basis = principal_basis(h_all, config.manifold_variance, config.manifold_rank) if config.manifold else None
     k = 0 if basis is None else basis[1].shape[0]
@@ -262,7 +232,7 @@ def fit_gan(
     callbacks = [
         JsonlLogger(log),
         StopOnNonFinite(LOSS_KEYS, [G], "a loss or a generator weight is NaN/inf"),
-        Progress(desc, progress, postfix=_postfix),
+        Progress(desc, progress, postfix=progress_postfix),
         best,
         Collapse(config),
         EarlyStopping(best, patience=config.patience or None, name=config.select_by),
@@ -286,42 +256,3 @@ def fit_gan(
     for w in warnings:
         _LOG.warning("%s: %s", desc, w)  # the run folder's summary records metrics["warnings"]
     return GanResult(G, run.history, metrics, best.best_epoch, run.stopped, config, warnings)
-
-
-def weak_generator_warnings(metrics: dict[str, Any], n_classes: int, margin: float) -> list[str]:
-    """Issue 12: a kept generator at chance consistency (within `margin` of 1/C) or with a non-positive
-    class-MI bound carries no class information; augmenting with it only adds noise."""
-    out = []
-    cons, mi = metrics.get("consistency", math.nan), metrics.get("mi_bits", math.nan)
-    if math.isfinite(cons) and cons <= 1.0 / n_classes + margin:
-        out.append(f"kept generator is at chance: consistency {cons:.3f} vs chance {1.0 / n_classes:.3f}")
-    if math.isfinite(mi) and mi <= 0:
-        out.append(f"kept generator has a non-positive class-MI bound ({mi:.3f} bits)")
-    return out
-
-
-def _postfix(record: dict[str, Any]) -> dict[str, str]:
-    out = {"D": f"{record['d_loss']:.3f}", "G": f"{record['g_adv']:.3f}"}
-    if "consistency" in record:  # an evaluated epoch
-        out.update(MI=f"{record['mi_bits']:.2f}b", acc=f"{record['consistency']:.2f}")
-    return out
-
-
-class Collapse(Callback):
-    """Stops after `collapse_epochs` epochs in a row with the generated spread below `collapse_std` (of the
-    real one) or a saturated D (it tells every real and generated row apart)."""
-
-    def __init__(self, config: GanConfig) -> None:
-        self.min_std, self.epochs, self.bad = config.collapse_std, config.collapse_epochs, 0
-        self.collapsed = False  # the spread is measured only on evaluated epochs: carry it in between
-
-    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> str | None:
-        if "std_ratio" in record:
-            self.collapsed = record["std_ratio"] < self.min_std
-        collapsed = self.collapsed
-        saturated = record["d_real"] > 0.99 and record["d_fake"] < 0.01
-        self.bad = self.bad + 1 if (collapsed or saturated) else 0
-        if self.bad < self.epochs:
-            return None
-        why = "generated std collapsed" if collapsed else "D saturated"
-        return f"diverged at epoch {epoch}: {why} for {self.bad} epochs"
