@@ -37,6 +37,10 @@ class ConfigError(MisganError):
     """A configuration file or value is invalid."""
 
 
+class SynthesizerError(MisganError):
+    """Bad input to `InfoGAN` (shapes, NaN, labels), or a call before `fit`."""
+
+
 def where(path: str | Path, line: int | None = None) -> str:
     """Format a location as `file:line` (or just `file`) for error messages."""
     return f"{path}:{line}" if line is not None else str(path)
