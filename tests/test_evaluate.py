@@ -527,3 +527,21 @@ def test_generator_below_full_fraction_trains_on_the_fraction_rows_only(store, m
     assert res["fits"]["ours"] == 2
     weak = res["weak_generators"]
     assert all(w["augmented"] and w["method"] == "ours" for w in weak)
+
+
+def test_a_fold_subset_run_stays_open_and_a_later_call_for_every_fold_completes_it(store):
+    """`folds` is not in the key: a --fold run must not pass for the whole run. The subset call writes its
+    results but leaves the run open; the call for every fold resumes it (the subset's job kept, not redone)
+    and completes it with every fold's results."""
+    cfg = AugmentConfig(methods=("none", "noise"), classifier=FAST, tsne=False)
+    folds = StageRun.open(next(Path("runs").glob("*/align-*"))).folds()
+    part = augment(store.path, dataclasses.replace(cfg, folds=(folds[0],)), progress=False)
+    assert not StageRun.open(part.run_dir).complete and part.summary["folds_todo"] == folds[1:]
+    assert read_json(part.run_dir / "results.json")["folds"] == [folds[0]]
+    kept = (part.run_dir / "folds" / f"{folds[0]}.seed0").stat().st_mtime_ns
+    lines: list[str] = []
+    whole = augment(store.path, cfg, progress=False, echo=lines.append)
+    assert whole.run_dir == part.run_dir and not whole.reused and StageRun.open(whole.run_dir).complete
+    assert read_json(whole.run_dir / "results.json")["folds"] == folds
+    assert (whole.run_dir / "folds" / f"{folds[0]}.seed0").stat().st_mtime_ns == kept
+    assert any("1 job(s) kept" in line for line in lines)

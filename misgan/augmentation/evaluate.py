@@ -210,7 +210,14 @@ def augment(
     from misgan.report.build import build_report
 
     build_report(run.path)
-    return run.finish({"summary": results["summary"], "gan_run": head["gan_run"], "align_run": head["align_run"]})
+    summary = {"summary": results["summary"], "gan_run": head["gan_run"], "align_run": head["align_run"]}
+    rest = [f for f in align.folds() if f not in folds]
+    if rest or not align.complete:
+        # --fold: results.json and the report cover these folds, but the run (keyed without `folds`) is not
+        # complete: a later call for more folds resumes it instead of taking this subset as up to date
+        say(f"augment: {len(folds)} of {len(folds) + len(rest)} stage-1 folds; the run stays open for the others")
+        return RunResult(run.kind, run.key, run.path, {**summary, "complete": False, "folds_todo": rest})
+    return run.finish(summary)
 
 
 def _bar(total: int, progress: bool | None) -> Any:
