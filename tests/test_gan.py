@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from misgan.alignment.losses import cross_entropy, info_nce
 from misgan.cli import app
+from misgan.gan import fold_rows
 from misgan.gan import run as gan_run
 from misgan.gan import train as gan
 from misgan.gan.models import FrozenHeads, Generator
@@ -345,19 +346,19 @@ def test_guard_refuses_test_rows_and_training_never_requests_them(tmp_path):
     from misgan.features.store import open_store
 
     store = open_store(tmp_path / "c.zarr")
-    data = gan_run.load_fold_training(store, run, "f0")
+    data = fold_rows.load_fold_training(store, run, "f0")
     arrays, _ = load_fold(run, "f0")
     test = arrays["test_idx"]
     assert len(test) == 32 and not (data.guard.requested & set(test.tolist()))
     assert data.guard.requested == set(arrays["train_idx"].tolist()) | set(arrays["valid_idx"].tolist())
     assert len(data.h) == len(arrays["train_idx"])
-    with pytest.raises(gan_run.LeakageError, match="test row"):
+    with pytest.raises(fold_rows.LeakageError, match="test row"):
         data.guard.take("h", np.r_[arrays["train_idx"][:3], test[:1]])
     # a fold whose training rows include a test speaker is refused before anything is trained
     bad = dict(arrays, train_idx=np.r_[arrays["train_idx"], test[:1]])
     run.write_fold("leaky", bad, {"test_speakers": ["spk00"]})
-    with pytest.raises(gan_run.LeakageError, match="spk00"):
-        gan_run.load_fold_training(store, run, "leaky")
+    with pytest.raises(fold_rows.LeakageError, match="spk00"):
+        fold_rows.load_fold_training(store, run, "leaky")
     store.close()
 
 

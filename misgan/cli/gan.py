@@ -131,6 +131,7 @@ def _sample(
 ) -> None:
     from misgan.gan import run as gan_run
     from misgan.gan.models import GanError
+    from misgan.gan.sample_store import sample_to_store
     from misgan.run_lookup import latest_run
     from misgan.runs import StageRun
 
@@ -152,6 +153,6 @@ def _sample(
         raise GanError(f"{run.path}: no generator for fold {fold!r} (folds: {', '.join(found) or 'none'})")
     target = out if out is not None else run.fold_dir(fold) / "synthetic.zarr"
     path = gan_run.generator_path(run, fold)
-    store = gan_run.sample_to_store(cache, path, n, target, seed=seed, text_mode=text, overwrite=overwrite)
+    store = sample_to_store(cache, path, n, target, seed=seed, text_mode=text, overwrite=overwrite)
     typer.echo(f"wrote {store.n_rows} generated rows ({n} per class) to {target}")
     store.close()

@@ -3,8 +3,8 @@
     result = train_gan("cache/ravdess.zarr", GanConfig(epochs=200))  # -> RunResult, runs/ravdess/gan-<key>
 
 The folds come from a stage-1 (align) run of the same cache (`alignment.run.load_fold`). Each fold's rows
-reach the GAN through `GuardedRows`, which raises `LeakageError` if a test row is ever requested;
-`load_fold_training` also checks that no training speaker is a test speaker. The gan run folder
+reach the GAN through `misgan.gan.fold_rows.GuardedRows`, which raises `LeakageError` if a test row is ever
+requested; `load_fold_training` also checks that no training speaker is a test speaker. The gan run folder
 (misgan.runs: run.json, config.yaml, meta.json, log.jsonl with one record per fold and epoch, summary.json)
 holds `folds/<fold>/generator.pt` (misgan.gan.checkpoint.save_generator) and `folds/<fold>/attrs.json` (the
 kept epoch's metrics; written last, it marks the fold done). Its key includes the align run's key.
@@ -13,111 +13,20 @@ kept epoch's metrics; written last, it marks the fold done). Its key includes th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from misgan.alignment.run import Echo, FoldLog, load_fold, open_cache, resolve_align_run, say
+from misgan.alignment.run import Echo, FoldLog, open_cache, resolve_align_run, say
 from misgan.config import to_dict
-from misgan.errors import FoldError, StoreError
-from misgan.features.store import FeatureStore, open_store, store_from_arrays
-from misgan.gan.models import HEAD_KEYS, TEXT_STAT_KEYS
-from misgan.gan.train import (
-    GanConfig,
-    GanError,
-    conditioning_text,
-    fit_gan,
-    generate,
-    load_generator,
-    save_generator,
-)
+from misgan.errors import FoldError
+from misgan.features.store import FeatureStore, open_store
+from misgan.gan.checkpoint import save_generator
+from misgan.gan.config import GanConfig
+from misgan.gan.fold_rows import load_fold_training
+from misgan.gan.train import fit_gan
 from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
-
-
-class LeakageError(FoldError):
-    """A test row (of a test speaker) was requested while training a generator."""
-
-
-class GuardedRows:
-    """Row access to one fold's data that refuses any test row.
-
-    `sources` maps a name to an array (indexed by row) or to a function rows -> array (read lazily,
-    e.g. `store.read("text", rows)`). Every request is checked against `test_idx` before anything is read."""
-
-    def __init__(
-        self,
-        sources: dict[str, np.ndarray | Callable[[np.ndarray], np.ndarray]],
-        test_idx: np.ndarray,
-        where: str,
-    ) -> None:
-        self._sources = sources
-        self._test = np.asarray(test_idx, np.int64)
-        self._where = where
-        self.requested: set[int] = set()  # every row handed out (tests assert it avoids the test rows)
-
-    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, np.int64)
-        bad = np.intersect1d(rows, self._test)
-        if len(bad):
-            raise LeakageError(
-                f"{self._where}: {len(bad)} test row(s) requested from {name!r} (e.g. row {int(bad[0])}); "
-                "the generator may only see the fold's training speakers"
-            )
-        self.requested.update(rows.tolist())
-        src = self._sources[name]
-        return np.asarray(src(rows) if callable(src) else src[rows])
-
-
-@dataclass
-class FoldTraining:
-    """What stage 2 may see of one fold: training rows, validation rows (training speakers), the heads."""
-
-    name: str
-    h: np.ndarray
-    y: np.ndarray
-    t: np.ndarray | None
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
-    heads: dict[str, np.ndarray]  # W_y, b_y, W_t, b_t (+ text_mean, text_std when stage 1 stored them)
-    label_names: list[str]
-    train_idx: np.ndarray
-    guard: GuardedRows
-
-
-def load_fold_training(store: FeatureStore, align_run: StageRun, fold: str, use_text: bool = True) -> FoldTraining:
-    """Read one stage-1 fold and its training (and validation) rows through a `GuardedRows`."""
-    where = f"{align_run.path}: fold {fold}"
-    arrays, attrs = load_fold(align_run, fold)
-    train, valid, test = (np.asarray(arrays[k], np.int64) for k in ("train_idx", "valid_idx", "test_idx"))
-    if len(arrays["h"]) != store.n_rows:
-        raise StoreError(f"{where}: h has {len(arrays['h'])} rows, {store.path} has {store.n_rows}")
-    speakers = store.meta()["speaker"].astype(str).to_numpy()
-    test_speakers = set(speakers[test]) | {str(s) for s in attrs.get("test_speakers", [])}
-    both = sorted(set(speakers[np.concatenate([train, valid])]) & test_speakers)
-    if both or len(np.intersect1d(np.concatenate([train, valid]), test)):
-        raise LeakageError(f"{where}: training and test rows share speaker(s) {', '.join(both[:5]) or '?'}")
-    has_text = "text" in store.dims
-    if use_text and not has_text:
-        raise StoreError(f"{where}: the cache has no text features; train with --no-text")
-    sources: dict[str, Any] = {"h": arrays["h"], "y": store.labels}
-    if has_text:
-        sources["t"] = lambda rows: store.read("text", rows)
-    guard = GuardedRows(sources, test, where)
-
-    def part(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        t = guard.take("t", rows) if (use_text and has_text) else None
-        return guard.take("h", rows).astype(np.float32), guard.take("y", rows).astype(np.int64), t
-
-    h, y, t = part(train)
-    heads = {k: np.asarray(arrays[k], np.float32) for k in (*HEAD_KEYS, *TEXT_STAT_KEYS) if k in arrays}
-    if "W_t" not in heads:  # an audio-only stage 1 has no text head: an empty one (G(z, c) never uses it)
-        heads |= {"W_t": np.zeros((0, heads["W_y"].shape[1]), np.float32), "b_t": np.zeros(0, np.float32)}
-    return FoldTraining(fold, h, y, t, part(valid) if len(valid) else None, heads, store.label_names, train, guard)
 
 
 def generator_path(run: StageRun | str | Path, fold: str) -> Path:
@@ -263,70 +172,3 @@ def _conclude(run: StageRun, up: StageRun, names: list[str]) -> RunResult:
         partial = {**summary, "complete": False, "folds_done": sorted(done), "folds_todo": todo}
         return RunResult(run.kind, run.key, run.path, partial, reused=False)
     return run.finish({**summary, "complete": True})
-
-
-def sample_to_store(
-    cache: str | Path,
-    generator_path: str | Path,
-    n_per_class: int,
-    out: str | Path,
-    seed: int = 0,
-    text_mode: str = "class",
-    overwrite: bool = False,
-) -> FeatureStore:
-    """Write `n_per_class` generated rows of every class into a new store at `out`: ĥ in `audio`, the raw
-    conditioning text in `text` (when the generator uses text); attrs mark it `synthetic`."""
-    if n_per_class < 1:
-        raise GanError(f"--sample must be >= 1 (got {n_per_class})")
-    generator, ckpt = load_generator(generator_path)
-    fold, names = ckpt.get("fold"), ckpt.get("label_names")
-    store = open_store(cache)
-    try:
-        if fold is None or names is None:
-            raise GanError(f"{generator_path}: the checkpoint names no fold or labels; cannot sample from it")
-        if list(names) != store.label_names:
-            raise GanError(f"{generator_path}: its labels {names} differ from {store.path}'s {store.label_names}")
-        data = load_fold_training(store, _align_run_of(ckpt, generator_path), fold, generator.use_text)
-    finally:
-        store.close()
-    labels = np.repeat(np.arange(len(names)), n_per_class)
-    rng = np.random.default_rng(seed)
-    mode = text_mode if generator.use_text else "none"
-    t_cond = conditioning_text(data.t, data.y, labels, mode, rng)
-    h_syn = generate(generator, labels, t_cond, seed)
-    meta = pd.DataFrame(
-        {
-            "utt_id": [f"synthetic-{fold}-{names[k]}-{i:06d}" for i, k in enumerate(labels)],
-            "label": [names[k] for k in labels],
-            "speaker": "synthetic",
-            "session": "",
-            "gender": "",
-            "split": "synthetic",
-        }
-    )
-    attrs = {
-        "synthetic": True,
-        "space": "stage-1 aligned features h (the audio array holds ĥ)",
-        "source_cache": str(cache),
-        "fold": fold,
-        "generator": str(generator_path),
-        "seed": seed,
-        "text_mode": mode,
-        "n_per_class": n_per_class,
-    }
-    return store_from_arrays(out, meta, h_syn, t_cond, list(names), attrs, overwrite=overwrite)
-
-
-def _align_run_of(ckpt: dict[str, Any], generator: str | Path) -> StageRun:
-    """The align run a generator was trained on: named in its checkpoint, else its gan run's upstream key
-    (found among the runs of the checkpoint's cache)."""
-    from misgan.run_lookup import find_run
-
-    path = ckpt.get("align_run")
-    if path and Path(path, "run.json").is_file():
-        return StageRun.open(path)
-    key, cache = ckpt.get("align_key"), ckpt.get("cache")
-    found = find_run(cache, "align", key) if (key and cache) else None
-    if found is None:
-        raise GanError(f"{generator}: its stage-1 run ({path or '?'}) is gone; cannot find the fold's rows")
-    return found
