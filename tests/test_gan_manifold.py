@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from misgan.gan import metrics as gm
+from misgan.gan import selection
 from misgan.gan.config import GanConfig
 
 
@@ -58,7 +59,7 @@ def test_tstr_matches_sklearn_and_auc_matches_roc_auc_score():
 
 
 def test_tstr_selector_rejects_overshoot_and_off_manifold_epochs():
-    sel = gm.Selector("tstr", 0.0, reference=0.8, auc_max=0.9)
+    sel = selection.Selector("tstr", 0.0, reference=0.8, auc_max=0.9)
     recs = [
         {"consistency": 0.5, "auc_train": 0.99, "relative_consistency": 0.6, "tstr_uar": 0.7},  # off manifold
         {"consistency": 0.7, "auc_train": 0.8, "relative_consistency": 0.9, "tstr_uar": 0.5},  # qualifies

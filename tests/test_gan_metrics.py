@@ -10,6 +10,7 @@ import torch
 from scipy import linalg
 from sklearn.metrics import accuracy_score
 
+from misgan.gan import frechet
 from misgan.gan import metrics as gm
 
 torch.set_num_threads(1)
@@ -27,9 +28,9 @@ def test_frechet_closed_form_for_commuting_covariances():
     expected = 1 + 0 + 4 + 0 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()  # = 5 + 1 + 1 + 4 + 0.25
     assert expected == pytest.approx(11.25)
     q = _rotation(4, 0)
-    got = gm.frechet_from_moments(m1, q @ np.diag(a) @ q.T, m2, q @ np.diag(b) @ q.T)
+    got = frechet.frechet_from_moments(m1, q @ np.diag(a) @ q.T, m2, q @ np.diag(b) @ q.T)
     assert got == pytest.approx(expected, rel=1e-9)
-    assert gm.frechet_from_moments(m1, np.diag(a), m1, np.diag(a)) == pytest.approx(0.0, abs=1e-9)
+    assert frechet.frechet_from_moments(m1, np.diag(a), m1, np.diag(a)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_frechet_matches_scipy_sqrtm_for_general_covariances():
@@ -39,7 +40,7 @@ def test_frechet_matches_scipy_sqrtm_for_general_covariances():
     m1, m2 = rng.normal(size=6), rng.normal(size=6)
     covmean = linalg.sqrtm(s1 @ s2).real
     ref = ((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)
-    assert gm.frechet_from_moments(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-7)
+    assert frechet.frechet_from_moments(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-7)
 
 
 def test_frechet_from_samples_approaches_the_gaussian_value():
@@ -47,11 +48,11 @@ def test_frechet_from_samples_approaches_the_gaussian_value():
     x = rng.normal(size=(40000, 3)) * [1.0, 2.0, 3.0]
     y = rng.normal(size=(40000, 3)) * [2.0, 2.0, 1.0] + [1.0, 0.0, 0.0]
     expected = 1.0 + (1 - 2) ** 2 + 0 + (3 - 1) ** 2  # = 6
-    assert gm.frechet_distance(x, y) == pytest.approx(expected, abs=0.1)
+    assert frechet.frechet_distance(x, y) == pytest.approx(expected, abs=0.1)
     # rank-deficient covariances (fewer rows than dims) stay finite and non-negative
-    assert 0 <= gm.frechet_distance(rng.normal(size=(5, 20)), rng.normal(size=(5, 20))) < np.inf
+    assert 0 <= frechet.frechet_distance(rng.normal(size=(5, 20)), rng.normal(size=(5, 20))) < np.inf
     with pytest.raises(ValueError):
-        gm.frechet_distance(x[:, :2], y)
+        frechet.frechet_distance(x[:, :2], y)
 
 
 def test_class_frechet_is_zero_only_when_classes_match():
@@ -59,9 +60,9 @@ def test_class_frechet_is_zero_only_when_classes_match():
     y = np.repeat([0, 1], 3000)
     real = rng.normal(size=(6000, 2)) + 4 * y[:, None]
     swapped = rng.normal(size=(6000, 2)) + 4 * (1 - y)[:, None]  # right pooled distribution, wrong classes
-    assert gm.frechet_distance(real, swapped) < 0.1
-    assert gm.class_frechet_distance(real, y, swapped, y) == pytest.approx(32.0, abs=0.5)  # |(4, 4)|^2
-    assert gm.class_frechet_distance(real, y, real[::-1][np.argsort(y[::-1], kind="stable")], y) < 0.1
+    assert frechet.frechet_distance(real, swapped) < 0.1
+    assert frechet.class_frechet_distance(real, y, swapped, y) == pytest.approx(32.0, abs=0.5)  # |(4, 4)|^2
+    assert frechet.class_frechet_distance(real, y, real[::-1][np.argsort(y[::-1], kind="stable")], y) < 0.1
 
 
 def test_mi_bound_hand_values():

@@ -5,7 +5,7 @@ comparable; `evaluate` scores a generator on it (misgan.gan.metrics: MI bounds, 
 relative to the real rows', Fréchet distances, spread; with the training rows attached also the
 real-vs-generated AUC against the training rows, train-on-synthetic-test-on-real UAR and k-NN
 precision/recall). Training evaluates every `eval_every` epochs on a fixed subsample (`eval_rows`) and
-once at the end on every row; the kept epoch is chosen on these numbers (`misgan.gan.metrics.Selector`).
+once at the end on every row; the kept epoch is chosen on these numbers (`misgan.gan.selection.Selector`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from misgan.gan import metrics as gm
 from misgan.gan.config import GanConfig
+from misgan.gan.frechet import ClassFrechetReference, FrechetReference
 from misgan.gan.models import Generator
 from misgan.gan.sampling import generate
 
@@ -38,8 +39,8 @@ class EvalSet:
         self.t = None if (t is None or not config.use_text) else t[keep]
         self.split, self.limit = split, limit
         self.seed = config.seed + 1
-        self.fd_ref = gm.FrechetReference.from_rows(self.h)  # the real side is fixed: prepare it once
-        self.cfd_ref = gm.ClassFrechetReference(self.h, self.y)
+        self.fd_ref = FrechetReference.from_rows(self.h)  # the real side is fixed: prepare it once
+        self.cfd_ref = ClassFrechetReference(self.h, self.y)
         self.reference: dict[str, float] = {}  # the same metrics for real rows, to read the others against
         self.train: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 

@@ -4,7 +4,7 @@
     eq. 9-14             `misgan.gan.losses.gan_losses` (D's BCE, with mixup; G's adversarial + MI terms)
 
 One epoch is `steps` full batches; the players alternate per batch (D, then G against the updated D). The
-epoch loop, the kept epoch (`misgan.gan.metrics.Selector` on the per-epoch evaluation of
+epoch loop, the kept epoch (`misgan.gan.selection.Selector` on the per-epoch evaluation of
 `misgan.gan.evaluation`), patience, NaN and collapse stops, progress and logging are `misgan.training.fit`
 with its callbacks.
 
@@ -33,10 +33,10 @@ from misgan.gan.config import GanConfig
 from misgan.gan.evaluation import EvalSet, evaluate
 from misgan.gan.inputs import check_inputs, text_stats
 from misgan.gan.losses import gan_losses
-from misgan.gan.metrics import Selector
 from misgan.gan.models import GanError, Generator
 from misgan.gan.monitor import Collapse, progress_postfix, weak_generator_warnings
 from misgan.gan.sampling import conditioning_text, generate
+from misgan.gan.selection import Selector
 from misgan.training import fit
 
 __all__ = [
