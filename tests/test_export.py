@@ -134,3 +134,24 @@ def test_cli_export_and_predict_on_a_list_with_transcripts(exported, tmp_path):
     assert set(out["label"]) <= {"neutral", "happy", "sad", "angry"}
     res = runner.invoke(app, ["export", str(tmp_path), "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "run.json" in res.output
+
+
+def test_refuses_a_run_on_an_imported_feature_only_cache(exported, tmp_path):
+    """Issue 14: an imported cache records an "imported" audio spec that predict cannot load; export used to
+    write such a bundle (predict then failed on the spec). It refuses now, before training anything."""
+    from misgan.cli import app
+    from misgan.features.importer import import_features
+
+    with misgan.open_store(exported["cache"]) as store:
+        np.save(tmp_path / "a.npy", store.read("audio"))
+        store.meta()[["utt_id", "label", "speaker"]].to_csv(tmp_path / "m.csv", index=False)  # no audio paths
+    cache = tmp_path / "fo.zarr"
+    import_features(tmp_path / "m.csv", tmp_path / "a.npy", cache).close()
+    runs = tmp_path / "runs"
+    misgan.align(cache, misgan.AlignConfig(c_grid=(1.0,), inner_folds=2, reference=False, h_dim=8), runs_root=runs)
+    config = misgan.AugmentConfig(methods=("none",), tsne=False, reference=False)
+    run = misgan.augment(cache, config, runs_root=runs)
+    res = CliRunner().invoke(app, ["export", str(run.run_dir), "-o", str(tmp_path / "model")])
+    assert res.exit_code == 2, res.output
+    assert "`misgan export` (a model for `misgan predict`) needs the audio" in res.output
+    assert "feature-only cache" in res.output and not (tmp_path / "model").exists()

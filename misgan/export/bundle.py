@@ -121,7 +121,7 @@ def _export(
     from misgan.alignment.config import AlignConfig
     from misgan.augmentation.config import AugmentConfig
     from misgan.config import from_dict
-    from misgan.features.store import open_store
+    from misgan.features.store import open_store, require_audio
     from misgan.io import read_json, write_json
     from misgan.runs import StageRun
     from misgan.runtime import seed_everything
@@ -153,6 +153,8 @@ def _export(
         y, names = store.labels, list(store.label_names)
         spk = store.meta()["speaker"].astype(str).to_numpy()
         encoders, cache_fp = store.attrs.get("encoders", {}), store.fingerprint
+        # an imported cache records an "imported" audio spec that predict cannot load: refuse here, not there
+        require_audio(store, "`misgan export` (a model for `misgan predict`)")
     if not encoders or not encoders.get("audio"):
         raise ExportError(f"{run.record['cache']}: the cache records no audio encoder (imported features?)")
     seed_everything(config.seed)
