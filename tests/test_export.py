@@ -155,3 +155,29 @@ def test_refuses_a_run_on_an_imported_feature_only_cache(exported, tmp_path):
     assert res.exit_code == 2, res.output
     assert "`misgan export` (a model for `misgan predict`) needs the audio" in res.output
     assert "feature-only cache" in res.output and not (tmp_path / "model").exists()
+
+
+def test_logged_warnings_while_training_are_echoed_and_kept(exported, tmp_path, monkeypatch):
+    """A weak generator is reported on misgan's logger (issue 12), not as a Python warning: export keeps such
+    records in model.json "warnings" too, and echoes each once."""
+    import logging
+
+    import misgan.export.train as export_train
+
+    real = export_train.train_classifiers
+
+    def noisy(*args, **kwargs):
+        logging.getLogger("misgan.gan").warning(
+            "gan: kept generator has a non-positive class-MI bound (-0.2 bits)"
+        )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_train, "train_classifiers", noisy)
+    lines: list[str] = []
+    handlers = list(logging.getLogger("misgan").handlers)
+    model = export_model(exported["run"], tmp_path / "m", method="none", echo=lines.append)
+    meta = json.loads((model / "model.json").read_text())
+    want = "misgan.gan: gan: kept generator has a non-positive class-MI bound (-0.2 bits)"
+    assert meta["warnings"] == [want]
+    assert lines.count(f"export: warning: {want}") == 1
+    assert logging.getLogger("misgan").handlers == handlers  # the collecting handler is removed again

@@ -94,12 +94,24 @@ def export_model(
     """Write the bundle for augment run `run_dir` into `out` (see the module docstring); returns `out`.
 
     Warnings raised while training are collected into model.json's "warnings" (and echoed once each)."""
+    import logging
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        meta = _export(run_dir, out, method=method, align_run=align_run, echo=echo)
-    notes = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    logged: list[str] = []
+
+    class Keep(logging.Handler):  # misgan's WARNING records (a weak generator, issue 12) belong in model.json too
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(f"{record.name}: {record.getMessage()}")
+
+    handler, logger = Keep(logging.WARNING), logging.getLogger("misgan")
+    logger.addHandler(handler)  # also silences logging's last-resort stderr line: each note is echoed below
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            meta = _export(run_dir, out, method=method, align_run=align_run, echo=echo)
+    finally:
+        logger.removeHandler(handler)
+    notes = list(dict.fromkeys([*(f"{w.category.__name__}: {w.message}" for w in caught), *logged]))
     if notes:
         from misgan.io import write_json
 
