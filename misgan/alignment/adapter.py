@@ -11,20 +11,19 @@ W_t maps into the *raw* text space so stage 2 can compare W_t·ĥ + b_t with `st
 With β = 0 (the paper's "without cross-modal alignment" ablation when α = 0 too) W_t is fitted
 afterwards on the frozen h (`config.text_head`: InfoNCE, or ridge least squares).
 Early stopping on the validation speakers (Fold.valid), CE or UAR; the best epoch's weights are kept.
-`run_align` runs every fold of a cache and writes `folds/<fold>/` (docs/stage1.md).
+The mini-batch loop: `misgan.alignment.minibatch`; the end of a fold (W_t on frozen h, test score, arrays):
+`misgan.alignment.finish`; the full-batch default (`optimizer="lbfgs"`): `misgan.alignment.fullfold`.
+`misgan.alignment.run.align` runs every fold of a cache and writes `folds/<fold>/` (docs/stage1.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from misgan import metrics
 from misgan.alignment.config import AlignConfig
-from misgan.alignment.retrieval import fold_retrieval
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
 
@@ -117,99 +116,15 @@ def train_fold(
 
         result = train_fold_fullbatch(audio, text, y, fold, config, n_classes, groups, log)
     else:
-        result = _train_minibatch(audio, text, y, fold, config, n_classes, log, progress)
+        from misgan.alignment.minibatch import train_minibatch
+
+        result = train_minibatch(audio, text, y, fold, config, n_classes, log, progress)
     if config.reference:
         from misgan.reference import lr_reference
 
         ref = lr_reference(audio, y, fold, groups=groups, grid=config.c_grid)
         result.reference = {k: ref[k] for k in ("uar", "wa", "macro_f1", "c")}
     return result
-
-
-def _train_minibatch(
-    audio: np.ndarray,
-    text: np.ndarray | None,
-    y: np.ndarray,
-    fold: Fold,
-    config: AlignConfig,
-    n_classes: int,
-    log: Any,
-    progress: bool | None,
-) -> AlignResult:
-    """The paper's loop: adapter + heads on `fold.train`, mini-batch AdamW, early stopping on `fold.valid`."""
-    import dataclasses
-
-    import torch
-    from torch import nn
-
-    from misgan.alignment.losses import class_weights_from_labels, cross_entropy
-    from misgan.callbacks import BestState, JsonlLogger, Progress
-    from misgan.training import fit
-
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    if text is None:  # audio only: eq. 7 is L_SER alone; a one-column dummy keeps the batch code uniform
-        config = dataclasses.replace(config, alpha=0.0, beta=0.0)
-    tx = np.zeros((len(y), 1), np.float32) if text is None else text
-
-    a_mu, a_sd = standardiser(audio, fold.train)
-    t_mu, t_sd = standardiser(tx, fold.train)
-    x = torch.from_numpy((audio - a_mu) / a_sd).float()
-    t_raw = torch.from_numpy(tx).float()
-    t_std = torch.from_numpy((tx - t_mu) / t_sd).float()
-    yt = torch.from_numpy(y).long()
-
-    adapter = build_adapter(x.shape[1], config)
-    heads = make_heads(config.h_dim, n_classes, tx.shape[1], config.shared_dim)
-    modules = nn.ModuleDict({"adapter": adapter, **heads})
-    opt = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = None
-    if config.class_weights:
-        weights = torch.as_tensor(class_weights_from_labels(y[fold.train], n_classes), dtype=torch.float32)
-    valid_rows = fold.valid if len(fold.valid) else fold.train
-
-    def step(epoch: int) -> dict[str, Any]:
-        modules.train()
-        sums: dict[str, float] = {}
-        for rows in batches(fold.train, config.batch_size, gen):
-            out = stage1_losses(heads, adapter(x[rows]), t_raw[rows], t_std[rows], yt[rows], config, weights)
-            opt.zero_grad()
-            out["loss"].backward()
-            opt.step()
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(rows)
-        record = {"fold": fold.name, "epoch": epoch, **{k: v / len(fold.train) for k, v in sums.items()}}
-        modules.eval()
-        with torch.no_grad():
-            logits = heads["head_y"](adapter(x[valid_rows]))
-            val_loss = float(cross_entropy(logits, yt[valid_rows], weights))
-        record.update(val_uar=metrics.uar(y[valid_rows], logits.argmax(1).numpy()), val_ser=val_loss)
-        return record
-
-    best = BestState(modules, monitor_score(config.monitor), "max", trainable_only=True)
-    progress_bar = Progress(f"align {fold.name}", progress, leave=False)
-    callbacks = [JsonlLogger(log), progress_bar, best, early_stopping(best, config)]
-    history = fit(step, epochs=config.epochs, callbacks=callbacks).history
-    modules.eval()
-    with torch.no_grad():
-        h = adapter(x)
-    extras = {"audio_mean": a_mu, "audio_std": a_sd}
-    extras.update({f"adapter.{k}": _np(v) for k, v in adapter.state_dict().items()})
-    return finish_fold(h, heads, text, y, fold, config, n_classes, extras, history, best.best_epoch)
-
-
-def monitor_score(monitor: str) -> Callable[[dict[str, Any]], tuple[float, float]]:
-    """Stage 1's validation score, higher is better: UAR then lower CE ("uar"), or the reverse ("loss")."""
-    if monitor == "uar":
-        return lambda r: (r["val_uar"], -r["val_ser"])
-    return lambda r: (-r["val_ser"], r["val_uar"])
-
-
-def early_stopping(best: Any, config: Any) -> Any:
-    """Stage 1 tolerates `config.patience` epochs without a better score and stops at the next one."""
-    from misgan.callbacks import EarlyStopping
-
-    return EarlyStopping(best, patience=config.patience + 1, name=f"validation {config.monitor}")
 
 
 def make_heads(h_dim: int, n_classes: int, dim_t: int, shared_dim: int) -> nn.ModuleDict:
@@ -247,59 +162,6 @@ def stage1_losses(
     return out
 
 
-def batches(rows: np.ndarray, size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled mini-batches of `rows`; a last batch of one row joins the previous (InfoNCE needs >= 2)."""
-    import torch
-
-    perm = torch.from_numpy(np.asarray(rows))[torch.randperm(len(rows), generator=gen)]
-    out = [perm[i : i + size] for i in range(0, len(perm), size)]
-    if len(out) > 1 and len(out[-1]) < 2:
-        out[-2] = torch.cat(out[-2:])
-        out.pop()
-    return out
-
-
-def finish_fold(
-    h: torch.Tensor,
-    heads: Any,
-    text: np.ndarray,
-    y: np.ndarray,
-    fold: Fold,
-    config: Any,
-    n_classes: int,
-    extras: dict[str, np.ndarray],
-    history: list[dict[str, float]],
-    best_epoch: int,
-    rows: np.ndarray | None = None,
-    text_head_done: bool = False,
-    shared: bool | None = None,
-) -> AlignResult:
-    """After training: fit W_t on frozen h when β = 0, score W_y on the test rows, collect arrays. `rows`: the
-    rows the heads were trained on (default `fold.train`). `text=None`: no W_t, projections or retrieval.
-    `shared`: eq. 5's projections were trained (kept, and used for retrieval); default α > 0."""
-    import torch
-
-    rows = fold.train if rows is None else rows
-    with torch.no_grad():
-        pred = heads["head_y"](h).argmax(1).numpy()
-    baseline = metrics.classification_metrics(y[fold.test], pred[fold.test], n_classes)
-    head_arrays = {"W_y": _np(heads["head_y"].weight), "b_y": _np(heads["head_y"].bias)}
-    if text is None:
-        return AlignResult(_np(h), head_arrays, history, baseline, dict(extras), best_epoch=best_epoch)
-    t_raw = torch.from_numpy(text).float()
-    if config.beta == 0 and not text_head_done:
-        _fit_text_head(heads["head_t"], h[rows], t_raw[rows], config)
-    head_arrays.update(W_t=_np(heads["head_t"].weight), b_t=_np(heads["head_t"].bias))
-    t_mu, t_sd = standardiser(text, rows)
-    extras = {**extras, "text_mean": t_mu, "text_std": t_sd}
-    shared = config.alpha > 0 if shared is None else shared
-    for prefix in ("proj_t", "proj_h") if shared else ():
-        extras.update({f"{prefix}.{k}": _np(v) for k, v in heads[prefix].state_dict().items()})
-    result = AlignResult(_np(h), head_arrays, history, baseline, extras, best_epoch=best_epoch)
-    result.retrieval = fold_retrieval(result, text, fold.test, shared=shared)
-    return result
-
-
 def _check_inputs(audio: np.ndarray, text: np.ndarray | None, y: np.ndarray, fold: Fold) -> None:
     n_text = len(audio) if text is None else len(text)
     if not (len(audio) == n_text == len(y)):
@@ -309,43 +171,3 @@ def _check_inputs(audio: np.ndarray, text: np.ndarray | None, y: np.ndarray, fol
     for name, arr in (("audio", audio), ("text", audio if text is None else text)):
         if not np.isfinite(arr[fold.train_all]).all():
             raise MisganError(f"align: fold {fold.name}: {name} features contain NaN or inf")
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float32).copy()
-
-
-def _fit_text_head(head: nn.Linear, h: torch.Tensor, t: torch.Tensor, config: Any) -> None:
-    """W_t on frozen h, for runs without L_MI: by InfoNCE (eq. 6, as stage 2 uses it) or ridge."""
-    import torch
-
-    from misgan.alignment.losses import info_nce
-    from misgan.training import fit
-
-    if config.text_head == "lstsq":
-        from sklearn.linear_model import Ridge
-
-        # sklearn's objective ||t - h·W' - b||² + alpha·||W||² (bias unpenalised) is the mean-squared one
-        # with L2 `config.ridge` scaled by the row count
-        x, target = h.detach().cpu().double().numpy(), t.detach().cpu().double().numpy()
-        fitted = Ridge(alpha=config.ridge * len(h)).fit(x, target)
-        with torch.no_grad():
-            head.weight.copy_(torch.from_numpy(np.atleast_2d(fitted.coef_)).float())
-            head.bias.copy_(torch.from_numpy(np.atleast_1d(fitted.intercept_)).float())
-        return
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-
-    def step(epoch: int) -> dict[str, Any]:
-        perm = torch.randperm(len(h), generator=gen)
-        total = 0.0
-        for i in range(0, len(perm) - 1, config.batch_size):
-            rows = perm[i : i + config.batch_size]
-            loss = info_nce(t[rows], head(h[rows]), config.tau)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(rows)
-        return {"epoch": epoch, "text_head_loss": total / len(h)}
-
-    fit(step, epochs=config.text_head_epochs)

@@ -167,16 +167,10 @@ def finetune_fold(
     """Fine-tune a fresh copy of the audio encoder on `fold.train`; return h of every row and the heads."""
     import torch
 
-    from misgan.alignment.adapter import (
-        batches,
-        early_stopping,
-        finish_fold,
-        make_heads,
-        monitor_score,
-        stage1_losses,
-        standardiser,
-    )
+    from misgan.alignment.adapter import make_heads, stage1_losses, standardiser
+    from misgan.alignment.finish import finish_fold
     from misgan.alignment.losses import class_weights_from_labels
+    from misgan.alignment.minibatch import batches, early_stopping, monitor_score
     from misgan.callbacks import BestState, JsonlLogger, Progress
     from misgan.features.encoders import load_encoder
     from misgan.training import fit
@@ -252,7 +246,7 @@ def finetune_text(
     LoRA), freeze it, and return every transcript re-encoded with it (N, Dt)."""
     import torch
 
-    from misgan.alignment.adapter import batches
+    from misgan.alignment.minibatch import batches
     from misgan.features.encoders import load_encoder
     from misgan.training import fit
 

@@ -65,7 +65,8 @@ def train_fold_fullbatch(
     """Full-batch stage 1 on one fold (see the module docstring) -> AlignResult."""
     import torch
 
-    from misgan.alignment.adapter import finish_fold, make_heads
+    from misgan.alignment.adapter import make_heads
+    from misgan.alignment.finish import finish_fold
 
     rows = np.asarray(fold.train_all)
     g = selection_groups(fold, groups, rows)
@@ -128,7 +129,8 @@ def _fit_text_side(heads: Any, h: Any, text: np.ndarray, rows: np.ndarray, confi
     frozen h: full-batch Adam (lr 1e-2, `text_head_epochs` steps, seeded)."""
     import torch
 
-    from misgan.alignment.adapter import _fit_text_head, standardiser
+    from misgan.alignment.adapter import standardiser
+    from misgan.alignment.finish import _fit_text_head
     from misgan.alignment.losses import contrastive_alignment, info_nce_linear
 
     t_raw = torch.from_numpy(text[rows]).float()

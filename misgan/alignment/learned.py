@@ -29,7 +29,8 @@ def fit_learned(
     import torch
     from torch import nn
 
-    from misgan.alignment.adapter import _np, build_adapter, make_heads, stage1_losses, standardiser
+    from misgan.alignment.adapter import build_adapter, make_heads, stage1_losses, standardiser
+    from misgan.alignment.finish import _np
     from misgan.alignment.fullbatch import balanced_weights
 
     torch.manual_seed(config.seed)
