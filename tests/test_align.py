@@ -282,7 +282,7 @@ def test_paper_configuration_is_named():
 def test_audio_only_stage1(tmp_path):
     from store_fixtures import make_feature_store
 
-    from misgan.alignment.run import format_summary
+    from misgan.alignment.summary import format_summary
 
     audio, _, y, fold = synthetic()
     r = train_fold(audio, None, y, fold, AlignConfig(**FAST), progress=False, groups=SPK)

@@ -13,7 +13,8 @@ from store_fixtures import make_align_run, make_feature_store
 
 import misgan.alignment.run as align_run_mod
 from misgan.alignment.config import AlignConfig, FinetuneConfig
-from misgan.alignment.run import align, format_summary, load_fold
+from misgan.alignment.run import align, load_fold
+from misgan.alignment.summary import format_summary
 from misgan.errors import FoldError, StoreError
 from misgan.features.store import open_store
 from misgan.gan.config import GanConfig

@@ -87,7 +87,7 @@ def align(
 ) -> None:
     """Stage 1: align h with the text features, train W_y and W_t per fold, print the baseline UAR."""
     with user_errors():
-        from misgan.alignment.run import format_summary
+        from misgan.alignment.summary import format_summary
         from misgan.config import load_config
 
         opts = given(ctx, protocol=protocol, fold_file=fold_file, k=k, alpha=alpha, beta=beta, tau=tau)
