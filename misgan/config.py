@@ -8,13 +8,14 @@ the same coercion. Every problem is a ConfigError naming the file and the dotted
 
 A config class may declare `SECTION` (its section of a run config, and the prefix of its error keys) and
 `NOT_IN_KEY` (fields that do not change its output; `key_fields` leaves them out of run fingerprints).
+Value coercion: `misgan.config_coerce`; command-line overrides: `misgan.config_overrides`; where a bad value
+came from: `misgan.config_origin`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from misgan.config_coerce import coerce
+from misgan.config_overrides import dotted_keys, expand_dotted, merge_trees
 from misgan.errors import ConfigError
 
 T = TypeVar("T")
@@ -103,16 +106,16 @@ def load_config(
     data: dict[str, Any] = load_yaml(path) if path is not None else {}
     name = section or getattr(cls, "SECTION", None)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    extra = _expand(dict(overrides or {}))
+    extra = expand_dotted(dict(overrides or {}))
     if names == set(RUN_SECTIONS):
         # the run config itself: options act as if written in the file (run.seed reaches the sections)
-        return build(cls, run_sections(_merge(data, extra), source), source, "", _paths(extra))
+        return build(cls, run_sections(merge_trees(data, extra), source), source, "", dotted_keys(extra))
     if is_run_config(data, cls):
         if name not in RUN_SECTIONS:
             raise ConfigError(f"{source}: a `misgan run` config has no section for {cls.__name__}")
         data = run_sections(data, source)[name]
     prefix = f"{name}." if name else ""
-    return build(cls, _merge(data, extra), source, name or "", _paths(extra, prefix))
+    return build(cls, merge_trees(data, extra), source, name or "", dotted_keys(extra, prefix))
 
 
 def is_run_config(data: Mapping[str, Any], cls: type) -> bool:
@@ -182,142 +185,6 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, source: str = "<conf
     return build(cls, data or {}, source)
 
 
-# ---------------------------------------------------------------- coercion
-
-
-def coerce(hint: Any, value: Any, source: str, key: str, cli=()) -> Any:
-    """`value` as type `hint`, or a ConfigError `source: key: must be ... (got ...)`."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any or hint is object:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        errors = []
-        for option in options:
-            try:
-                return coerce(option, value, source, key, cli)
-            except ConfigError as exc:
-                errors.append(exc)
-        if len(options) == 1:
-            raise errors[0]
-        raise ConfigError(f"{source}: {key}: must be {' or '.join(map(_type_name, options))} (got {value!r})")
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        return build(hint, value, source, key, cli)
-    if origin is tuple or hint is tuple:
-        return _tuple(args, value, source, key)
-    if origin is dict or hint is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{source}: {key}: must be a mapping (got {value!r})")
-        return dict(value)
-    if origin is list or hint is list:
-        return list(_tuple((args[0], ...) if args else (), value, source, key))
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _BOOLS:
-            return _BOOLS[value.strip().lower()]
-        raise ConfigError(f"{source}: {key}: must be true or false (got {value!r})")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{source}: {key}: must be an integer (got {value!r})")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads `1e-4` (no dot) as a string
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{source}: {key}: must be a number (got {value!r})")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # `classes: 4`
-        raise ConfigError(f"{source}: {key}: must be a string (got {value!r})")
-    if hint is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise ConfigError(f"{source}: {key}: must be a path (got {value!r})")
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigError(f"{source}: {key}: must be {_type_name(hint)} (got {value!r})")
-    return value
-
-
-_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-
-
-def _tuple(args: tuple, value: Any, source: str, key: str) -> tuple:
-    if isinstance(value, str):
-        items: list = [v.strip() for v in value.split(",") if v.strip()]  # "0.5,1,2" from a command line
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        items = [value]  # `mm_hidden: 256`
-    else:
-        raise ConfigError(f"{source}: {key}: must be a list (got {value!r})")
-    if not args:
-        return tuple(items)
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(items))
-    if len(items) != len(args):
-        raise ConfigError(f"{source}: {key}: must be a list of {len(args)} values (got {value!r})")
-    return tuple(coerce(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, items, strict=True)))
-
-
-def _type_name(hint: Any) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
 def _suggest(key: str, valid: Any) -> str:
     close = difflib.get_close_matches(str(key), list(valid), n=1)
     return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(valid)}"
-
-
-# ---------------------------------------------------------------- overrides
-
-
-def _expand(flat: dict[str, Any]) -> dict[str, Any]:
-    """{"gan.epochs": 5} -> {"gan": {"epochs": 5}}."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, leaf = str(key).split(".")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"command line: {key}: {p!r} is a setting, not a section")
-        if isinstance(node.get(leaf), dict):
-            raise ConfigError(f"command line: {key}: {leaf!r} is a section; give its settings as {leaf}.NAME")
-        node[leaf] = value
-    return out
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _paths(tree: Mapping[str, Any], prefix: str = "") -> frozenset[str]:
-    """The dotted leaf keys of an expanded overrides tree (to name the command line in errors)."""
-    out: set[str] = set()
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        out |= _paths(value, dotted + ".") if isinstance(value, Mapping) else {dotted}
-    return frozenset(out)
