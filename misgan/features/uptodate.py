@@ -61,7 +61,7 @@ def _matches(request: Any, modality: str, recorded: dict[str, Any] | None) -> bo
         return request is None and recorded is None
     if not isinstance(request, (str, Path)):
         return False  # an encoder object: only its loaded spec can say
-    from misgan.features.encoders.registry import resolve_spec
+    from misgan.features.encoders.resolve import resolve_spec
 
     spec = resolve_spec(str(request), modality=modality)
     if any(getattr(spec, k) != recorded.get(k) for k in SAME):

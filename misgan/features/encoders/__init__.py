@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from misgan.errors import EncoderError
 from misgan.features.encoders.base import BadInputError, Encoder
+from misgan.features.encoders.leakage import LeakageWarning, check_leakage
 from misgan.features.encoders.registry import (
     DEFAULT_AUDIO,
     DEFAULT_TEXT,
     OFFLINE,
     REGISTRY,
     EncoderSpec,
-    LeakageWarning,
-    check_leakage,
     list_encoders,
-    resolve_spec,
 )
+from misgan.features.encoders.resolve import resolve_spec
 
 __all__ = [
     "DEFAULT_AUDIO",

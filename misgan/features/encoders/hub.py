@@ -12,7 +12,8 @@ from pathlib import Path
 
 from misgan.errors import EncoderError
 from misgan.features.encoders.base import folder_hash
-from misgan.features.encoders.registry import HUB_ID, EncoderSpec
+from misgan.features.encoders.registry import EncoderSpec
+from misgan.features.encoders.resolve import HUB_ID
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,6 @@ def locate(spec: EncoderSpec) -> Source:
 
 
 def model_type_of(source: Source) -> str:
-    from misgan.features.encoders.registry import read_model_type
+    from misgan.features.encoders.resolve import read_model_type
 
     return read_model_type(source.folder)
