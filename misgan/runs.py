@@ -240,6 +240,14 @@ class StageRun:
         release(self.path / WRITER_LOCK)
         return self.result(reused=False)
 
+    def leave_open(self, summary: Mapping[str, Any]) -> RunResult:
+        """End this call on a run that is not complete (a fold subset): the writer lock is released, so the
+        next call resumes it without a "writer that is gone" warning; run.json keeps complete False."""
+        from misgan.locks import release
+
+        release(self.path / WRITER_LOCK)
+        return RunResult(self.kind, self.key, self.path, {**summary, "complete": False}, reused=False)
+
     def summary(self) -> dict[str, Any]:
         p = self.path / "summary.json"
         return dict(read_json(p)) if p.is_file() else {}

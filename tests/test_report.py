@@ -69,7 +69,7 @@ def test_report_tables_and_figures(tmp_path):
     md = build_report(run).read_text()
     assert "## Table II" in md and "## Table III" in md and "## Tables IV-V" in md
     # ours: 55, 65, 75, 85 -> 70.00 ± 12.91 (sample std); none: 65.00 ± 12.91; Δ exactly +5 on every fold
-    assert "| Ours (MI-regularised InfoGAN, text-conditioned) | 65.00 ± 12.91 | 70.00 ± 12.91 |" in md
+    assert "| Ours (MI-regularised InfoGAN) | 65.00 ± 12.91 | 70.00 ± 12.91 |" in md
     assert "+5.00 [+5.00, +5.00]" in md
     # Wilcoxon of four equal positive differences: exact two-sided p = 2/16
     assert "| 0.125 |" in md

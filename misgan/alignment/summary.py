@@ -17,8 +17,7 @@ def conclude(run: StageRun, names: list[str], extra: dict[str, Any]) -> RunResul
     summary = {**(summarise(per_fold) if per_fold else {"folds": []}), **extra}
     todo = [f for f in names if f not in done]
     if todo:
-        partial = {**summary, "complete": False, "folds_done": [f["fold"] for f in per_fold], "folds_todo": todo}
-        return RunResult(run.kind, run.key, run.path, partial, reused=False)
+        return run.leave_open({**summary, "folds_done": [f["fold"] for f in per_fold], "folds_todo": todo})
     return run.finish({**summary, "complete": True})
 
 

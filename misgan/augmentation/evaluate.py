@@ -216,7 +216,7 @@ def augment(
         # --fold: results.json and the report cover these folds, but the run (keyed without `folds`) is not
         # complete: a later call for more folds resumes it instead of taking this subset as up to date
         say(f"augment: {len(folds)} of {len(folds) + len(rest)} stage-1 folds; the run stays open for the others")
-        return RunResult(run.kind, run.key, run.path, {**summary, "complete": False, "folds_todo": rest})
+        return run.leave_open({**summary, "folds_todo": rest})
     return run.finish(summary)
 
 

@@ -29,7 +29,7 @@ METHOD_TITLES = {
     "smote": "SMOTE",
     "cgauss": "Class-conditional Gaussian",
     "cgan": "Label-conditional GAN (no MI, no text)",
-    "ours": "Ours (MI-regularised InfoGAN, text-conditioned)",
+    "ours": "Ours (MI-regularised InfoGAN)",
     "reference": "Logistic regression, same features and folds",
 }
 

@@ -169,6 +169,5 @@ def _conclude(run: StageRun, up: StageRun, names: list[str]) -> RunResult:
     todo = [f for f in names if f not in done]
     if todo or not up.complete:
         # an incomplete align run may still gain folds: this run cannot be complete before it is
-        partial = {**summary, "complete": False, "folds_done": sorted(done), "folds_todo": todo}
-        return RunResult(run.kind, run.key, run.path, partial, reused=False)
+        return run.leave_open({**summary, "folds_done": sorted(done), "folds_todo": todo})
     return run.finish({**summary, "complete": True})
