@@ -181,3 +181,23 @@ def test_logged_warnings_while_training_are_echoed_and_kept(exported, tmp_path, 
     assert meta["warnings"] == [want]
     assert lines.count(f"export: warning: {want}") == 1
     assert logging.getLogger("misgan").handlers == handlers  # the collecting handler is removed again
+
+
+def test_default_method_is_none_unless_an_augmenter_beats_it_significantly():
+    """choose_method: a higher mean with p = 1 (two folds) is not chosen; with enough paired units and a
+    consistent gain (Holm-corrected p < 0.05) the augmenter is; a significant loss never is."""
+    from misgan.export.bundle import choose_method
+
+    def results(gain: float, n: int) -> dict:
+        runs = []
+        for i in range(n):
+            base = 0.5 + 0.01 * (i % 7)
+            for variant, uar in (("none", base), ("noise", base + gain + 0.001 * (i % 3)), ("smote", base - 0.02)):
+                runs.append({"fold": f"f{i}", "seed": 0, "variant": variant, "ratio": 1.0, "fraction": 1.0,
+                             "metrics": {"uar": uar, "wa": uar, "macro_f1": uar}})  # fmt: skip
+        return {"runs": runs, "folds": [f"f{i}" for i in range(n)], "seeds": [0], "config": {"ratio": 1.0}}
+
+    methods = ["none", "noise", "smote"]
+    assert choose_method(results(0.03, 2), methods) == "none"  # +3 points on 2 folds: p = 0.5
+    assert choose_method(results(0.03, 12), methods) == "noise"  # 12 of 12 better: Holm p < 0.05
+    assert choose_method(results(-0.03, 12), methods) == "none"

@@ -27,7 +27,7 @@ from misgan.data.folds import Fold
 from misgan.errors import MisganError
 from misgan.io import file_sha256, fingerprint
 from misgan.parallel import barrier, dist, is_main, map_folds
-from misgan.run_lookup import find_runs
+from misgan.run_lookup import find_run, find_runs
 from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
 
@@ -116,27 +116,20 @@ def run_stage1(
     from misgan.data.folds import make_folds, select_folds
 
     meta = store.meta()
-    protocol = config.protocol
-    every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
-    todo = select_folds(every, list(config.folds), str(store.path))
     upstream = _upstream(config)
     key = align_key(store.fingerprint, config, run_config)
     jobs = max(1, config.jobs if jobs is None else jobs)
     threads = resolve_threads(config.threads, jobs)
-    run = begin_run(
-        store.path,
-        "align",
-        key,
-        run_dir,
-        cache_fingerprint=store.fingerprint,
-        config=run_config,
-        upstream=upstream,
-        seed=config.seed,
-        threads=threads,
-        echo=echo,
-        total=len(every),
-        root=runs_root,
-    )
+    where = dict(cache_fingerprint=store.fingerprint, config=run_config, upstream=upstream, seed=config.seed,
+                 threads=threads, echo=echo, root=runs_root)  # fmt: skip
+    done = find_run(store.path, "align", key, runs_root) if run_dir is None else None
+    if done is not None and set(config.folds) <= set(done.folds()):  # else select_folds names the bad fold
+        # reused before the folds are made: make_folds imports scikit-learn, most of a no-op rerun's time
+        return begin_run(store.path, "align", key, None, **where).result(reused=True)
+    protocol = config.protocol
+    every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
+    todo = select_folds(every, list(config.folds), str(store.path))
+    run = begin_run(store.path, "align", key, run_dir, total=len(every), **where)
     if run.complete:
         return run.result(reused=True)
     spk = meta["speaker"].astype(str).to_numpy()

@@ -20,10 +20,7 @@ from misgan.alignment.run import Echo, FoldLog, open_cache, resolve_align_run, s
 from misgan.config import to_dict
 from misgan.errors import FoldError
 from misgan.features.store import FeatureStore, open_store
-from misgan.gan.checkpoint import save_generator
 from misgan.gan.config import GanConfig
-from misgan.gan.fold_rows import load_fold_training
-from misgan.gan.train import fit_gan
 from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.runs import RUNS_ROOT, RunResult, StageRun, begin_run, run_key
 from misgan.runtime import collect_warnings, resolve_threads, thread_limit
@@ -44,6 +41,11 @@ def train_fold(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Train one generator, save it to `generator_path(run, fold)`; return the fold's summary."""
+    # torch comes in here, not at import: a no-op rerun (the run found by key) never loads it
+    from misgan.gan.checkpoint import save_generator
+    from misgan.gan.fold_rows import load_fold_training
+    from misgan.gan.train import fit_gan
+
     data = load_fold_training(store, align_run, fold, config.use_text)
     result = fit_gan(
         data.h,
