@@ -535,6 +535,10 @@ def test_a_fold_subset_run_stays_open_and_a_later_call_for_every_fold_completes_
     assert not StageRun.open(part.run_dir).complete and part.summary["folds_todo"] == folds[1:]
     assert read_json(part.run_dir / "results.json")["folds"] == [folds[0]]
     kept = (part.run_dir / "folds" / f"{folds[0]}.seed0").stat().st_mtime_ns
+    report = (part.run_dir / "report.md").stat().st_mtime_ns
+    same = augment(store.path, dataclasses.replace(cfg, folds=(folds[0],)), progress=False)
+    assert same.reused and same.run_dir == part.run_dir and not StageRun.open(same.run_dir).complete
+    assert (part.run_dir / "report.md").stat().st_mtime_ns == report  # nothing rebuilt for the same subset
     lines: list[str] = []
     whole = augment(store.path, cfg, progress=False, echo=lines.append)
     assert whole.run_dir == part.run_dir and not whole.reused and StageRun.open(whole.run_dir).complete

@@ -152,6 +152,18 @@ def augment(
     run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say, threads=threads)
     if run.complete:  # before thread_limit, which imports torch (~1.5 s): a no-op rerun never does
         return run.result(reused=True)
+    seeds = [config.seed + i for i in range(config.seeds)]
+    written = run.path / "results.json"
+    if written.is_file() and all(run.has_fold(job_name(f, s)) for f in folds for s in seeds):
+        # an open (--fold) run whose results already cover exactly these folds and seeds: nothing to redo
+        from misgan.io import read_json
+
+        old = read_json(written)
+        if old.get("folds") == folds and old.get("seeds") == seeds:
+            say(f"augment: up to date for these {len(folds)} fold(s), run {run.path}")
+            rest = [f for f in align.folds() if f not in folds]
+            return RunResult(run.kind, run.key, run.path, {"summary": old.get("summary"), "complete": False,
+                                                           "folds_todo": rest}, reused=True)  # fmt: skip
     with thread_limit(threads):
         ablation = None
         if config.ablation:
@@ -159,7 +171,6 @@ def augment(
             ablation = Ablation(na, config, text, y, len(label_names))
         if outside is not None:
             outside.align = align  # its record() reads the folds; `bind` sets it only in the job's process
-        seeds = [config.seed + i for i in range(config.seeds)]
         todo = [(f, s) for f in folds for s in seeds if not run.has_fold(job_name(f, s))]
         if len(todo) < len(folds) * len(seeds):
             done = len(folds) * len(seeds) - len(todo)
