@@ -37,10 +37,13 @@ def step_flops(b: int, noise: int, c: int, dh: int, dt: int) -> float:
     g = mm(b, g_in, dh) * 2  # forward + weight gradient (its input is data: no input gradient)
     d_step = mm(b, dh, 1) * 2  # D on the mixes: forward + weight gradient (mixes carry no gradient)
     g_adv = mm(b, dh, 1) * 3  # D on the G-step mixes: forward, input and weight gradient
-    # frozen heads: W_y forward + input gradient; L_It factorised through h (FrozenHeads.text_infonce): u·W_t
-    # (no gradient), h·Q for |t̂|² (forward + input gradient), the (b, b) similarities (forward + gradient)
-    heads = mm(b, dh, c) * 2 + mm(b, dt, dh) + mm(b, dh, dh) * 2
-    nce = mm(b, dh, b) * 2
+    heads = mm(b, dh, c) * 2  # W_y: forward + input gradient
+    if dt > dh:  # L_It factorised through h (info_nce_linear): u·W_t (no gradient), h·Q (forward + input
+        heads += mm(b, dt, dh) + mm(b, dh, dh) * 2  # gradient), the (b, b) similarities in h's width
+        nce = mm(b, dh, b) * 2
+    else:  # the plain form: t̂ = W_t·h (forward + input gradient), similarities in t's width
+        heads += mm(b, dh, dt) * 2
+        nce = mm(b, dt, b) * 2
     return g + d_step + g_adv + heads + nce
 
 
