@@ -107,14 +107,29 @@ def physical_cores() -> int:
     return max(1, n or os.cpu_count() or 1)
 
 
+def idle_cores() -> int:
+    """Physical cores (those this process may use) not already busy: their count minus the 1-minute load
+    average, at least 1. On a shared machine other processes hold the cores, and torch/OpenMP threads that
+    wait for descheduled partners burn CPU: on 2 cores at load 4, stage 1 with 2 threads took 5.2x the CPU
+    and 2.8x the wall time of 1 thread (docs/benchmarks.md, "Thread policy")."""
+    cores = physical_cores()
+    if hasattr(os, "sched_getaffinity"):
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform: assume the machine is ours
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def resolve_threads(threads: int | None, jobs: int = 1) -> int:
     """The thread policy: `threads` when > 0; else 1 per worker when folds run in parallel (jobs > 1),
-    else the machine's physical cores, capped at MAX_DEFAULT_THREADS."""
+    else the machine's idle physical cores (`idle_cores`), capped at MAX_DEFAULT_THREADS."""
     if threads:
         return int(threads)
     if jobs > 1:
         return 1
-    return min(physical_cores(), MAX_DEFAULT_THREADS)
+    return min(idle_cores(), MAX_DEFAULT_THREADS)
 
 
 def apply_threads(threads: int) -> None:

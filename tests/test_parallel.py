@@ -58,9 +58,15 @@ def test_workers_run_with_threads_per_job():
     assert map_folds(threads, [0, 1, 2], 2, threads_per_job=1) == [1, 1, 1]
 
 
-def test_thread_policy_follows_the_physical_cores_and_one_per_parallel_worker():
+def test_thread_policy_follows_the_idle_physical_cores_and_one_per_parallel_worker(monkeypatch):
     physical = psutil.cpu_count(logical=False) or os.cpu_count()
-    assert resolve_threads(0) == min(physical, MAX_DEFAULT_THREADS)
+    usable = min(physical, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # a quiet machine: every core
+    assert resolve_threads(0) == min(usable, MAX_DEFAULT_THREADS)
+    monkeypatch.setattr(os, "getloadavg", lambda: (usable - 1.0, 0.0, 0.0))  # all but one core busy
+    assert resolve_threads(0) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0 * usable, 0.0, 0.0))  # oversubscribed: still 1
+    assert resolve_threads(0) == 1
     assert resolve_threads(None) == resolve_threads(0)
     assert resolve_threads(0, jobs=3) == 1
     assert resolve_threads(3, jobs=3) == 3
