@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from misgan.alignment.config import AlignConfig, FinetuneConfig
-from misgan.cli.common import default, fold_echo, given, user_errors
+from misgan.cli.common import default, fold_echo, given, threads_option, user_errors
 
 A = AlignConfig
 PROTOCOL_HELP = "loso-speaker | loso-session | split | kfold | file (with --fold-file)."
@@ -62,12 +62,7 @@ def align(
         default(A, "text_head"), "--text-head", help="W_t fit when beta=0: infonce | lstsq."
     ),
     seed: int = typer.Option(default(A, "seed"), "--seed", help="One seed for folds, initialisation and batches."),
-    threads: int = typer.Option(
-        default(A, "threads"),
-        "--threads",
-        min=0,
-        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
-    ),
+    threads: int = threads_option(A),
     jobs: int = typer.Option(
         default(A, "jobs"), "--jobs", min=1, help="Folds trained in parallel processes (1 = serial)."
     ),

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from misgan.augmentation.config import AugmentConfig, ClassifierConfig
-from misgan.cli.common import default, fold_echo, given, user_errors
+from misgan.cli.common import default, fold_echo, given, threads_option, user_errors
 from misgan.gan.config import GanConfig
 
 A = AugmentConfig
@@ -54,12 +54,7 @@ def augment_cmd(
     seed: int = typer.Option(
         default(A, "seed"), "--seed", help="First seed; also the GAN's, as `misgan gan --seed` (to find its run)."
     ),
-    threads: int = typer.Option(
-        default(A, "threads"),
-        "--threads",
-        min=0,
-        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
-    ),
+    threads: int = threads_option(A),
     jobs: int = typer.Option(
         default(A, "jobs"), "--jobs", min=1, help="(fold, seed) jobs run in parallel processes (1 = serial)."
     ),

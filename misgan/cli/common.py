@@ -49,3 +49,11 @@ def fold_echo() -> Callable[[str], None] | None:
 def pct(x: float) -> str:
     """A score in [0, 1] as the percent every printed table uses."""
     return f"{100 * x:.2f}"
+
+
+THREADS_HELP = "torch/BLAS threads; 0 = the idle physical cores (at most 8), 1 per worker with --jobs."
+
+
+def threads_option(cls: type) -> Any:
+    """The one `--threads` option of every training command (the thread policy: misgan.runtime)."""
+    return typer.Option(default(cls, "threads"), "--threads", min=0, help=THREADS_HELP)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from misgan.cli.common import default, fold_echo, given, user_errors
+from misgan.cli.common import default, fold_echo, given, threads_option, user_errors
 from misgan.gan.config import GanConfig
 
 G = GanConfig
@@ -48,12 +48,7 @@ def gan(
     lambda_t: float = typer.Option(default(G, "lambda_t"), "--lambda-t", help="Weight of L_It (eq. 14)."),
     text_mode: str = typer.Option(default(G, "text_mode"), "--text-mode", help="Training text: paired or class."),
     seed: int = typer.Option(default(G, "seed"), "--seed", help="Seed of G, D, the noise and the batches."),
-    threads: int = typer.Option(
-        default(G, "threads"),
-        "--threads",
-        min=0,
-        help="torch/BLAS threads; 0 = physical cores (at most 8), 1 per worker with --jobs.",
-    ),
+    threads: int = threads_option(G),
     jobs: int = typer.Option(
         default(G, "jobs"), "--jobs", min=1, help="Folds trained in parallel processes (1 = serial)."
     ),
