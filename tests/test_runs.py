@@ -154,6 +154,15 @@ def test_fold_subset_leaves_the_run_incomplete_until_every_fold_is_done(monkeypa
     assert not StageRun.open(part.run_dir).complete and not (part.run_dir / "summary.json").exists()
     with pytest.raises(RunError, match="run misgan align first"):
         train_gan(cache, GAN)  # an incomplete align run is not picked by default
+    import misgan.data.folds
+
+    def no_folds(*a, **k):
+        raise AssertionError("a rerun of the same --fold subset must not make the folds again")
+
+    with monkeypatch.context() as m:
+        m.setattr(misgan.data.folds, "make_folds", no_folds)
+        again = align(cache, AlignConfig(**{**SMALL.__dict__, "folds": (FOLDS[1],)}))
+    assert again.run_dir == part.run_dir and again.summary["folds_todo"] == part.summary["folds_todo"]
     trained = _counting(monkeypatch)
     rest = align(cache, SMALL)
     assert rest.run_dir == part.run_dir and rest.summary["complete"]

@@ -25,7 +25,7 @@ from misgan.alignment.summary import conclude, fold_attrs_scores
 from misgan.config import to_dict
 from misgan.data.folds import Fold
 from misgan.errors import MisganError
-from misgan.io import file_sha256, fingerprint
+from misgan.io import file_sha256, fingerprint, read_json, write_json
 from misgan.parallel import barrier, dist, is_main, map_folds
 from misgan.run_lookup import find_run, find_runs
 from misgan.runs import RUNS_ROOT, RunError, RunResult, StageRun, begin_run, cache_stem, run_key
@@ -95,6 +95,20 @@ class FoldLog:
         self.log.write({"fold": self.fold, **record})
 
 
+FOLD_NAMES = "fold_names.json"  # the protocol's folds, so a --fold rerun need not make them again
+
+
+def _open_subset(cache: Any, key: str, wanted: tuple[str, ...], root: str | Path) -> tuple[Path, list[str]] | None:
+    """(path, protocol fold names) of the open run with `key` when it already holds every fold in `wanted`."""
+    if not wanted:
+        return None
+    for run in find_runs(cache, "align", root):
+        named = run.key == key and not run.complete and (run.path / FOLD_NAMES).is_file()
+        if named and set(wanted) <= set(run.folds()):
+            return run.path, list(read_json(run.path / FOLD_NAMES))
+    return None
+
+
 def run_stage1(
     store: Any,
     config: AlignConfig,
@@ -122,16 +136,22 @@ def run_stage1(
     threads = resolve_threads(config.threads, jobs)
     where = dict(cache_fingerprint=store.fingerprint, config=run_config, upstream=upstream, seed=config.seed,
                  threads=threads, echo=echo, root=runs_root)  # fmt: skip
-    done = find_run(store.path, "align", key, runs_root) if run_dir is None else None
-    if done is not None and set(config.folds) <= set(done.folds()):  # else select_folds names the bad fold
-        # reused before the folds are made: make_folds imports scikit-learn, most of a no-op rerun's time
-        return begin_run(store.path, "align", key, None, **where).result(reused=True)
     protocol = config.protocol
+    extra = {"protocol": protocol, "cache": str(store.path), "mode": mode}
+    # a no-op rerun returns before the folds are made: make_folds imports scikit-learn, most of its time
+    reusable = find_run(store.path, "align", key, runs_root) if run_dir is None else None
+    if reusable is not None and set(config.folds) <= set(reusable.folds()):  # else select_folds names it
+        return begin_run(store.path, "align", key, None, **where).result(reused=True)
+    names = _open_subset(store.path, key, config.folds, runs_root) if run_dir is None else None
+    if names is not None:  # an open run that already holds every fold this --fold call asks for
+        return conclude(StageRun.open(names[0]), names[1], extra)
     every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
     todo = select_folds(every, list(config.folds), str(store.path))
     run = begin_run(store.path, "align", key, run_dir, total=len(every), **where)
     if run.complete:
         return run.result(reused=True)
+    if not (run.path / FOLD_NAMES).is_file():
+        write_json(run.path / FOLD_NAMES, [f.name for f in every])
     spk = meta["speaker"].astype(str).to_numpy()
     pending = [f for f in todo if not run.has_fold(f.name)]  # the others finished before an interruption
 
@@ -155,7 +175,7 @@ def run_stage1(
     barrier()  # every rank's folds are written before rank 0 concludes
     if not is_main():
         return RunResult(run.kind, run.key, run.path, {"complete": False, "rank": dist()[0]}, reused=False)
-    return conclude(run, [f.name for f in every], {"protocol": protocol, "cache": str(store.path), "mode": mode})
+    return conclude(run, [f.name for f in every], extra)
 
 
 def fold_record(
