@@ -39,6 +39,7 @@ LIMIT_S = 3.0
 # what each command prints when it finds its finished work (the first match names the outcome)
 SAID = (
     (r"reusing the complete run", "reused"),
+    (r"align: up to date for these", "up to date (open --fold run)"),
     (r"up to date", "up to date"),
     (r"reused augment run", "reused"),
     (r"resuming .*: (\d+) of (\d+) folds already done", "resumed, nothing to train"),

@@ -163,6 +163,7 @@ def test_fold_subset_leaves_the_run_incomplete_until_every_fold_is_done(monkeypa
         m.setattr(misgan.data.folds, "make_folds", no_folds)
         again = align(cache, AlignConfig(**{**SMALL.__dict__, "folds": (FOLDS[1],)}))
     assert again.run_dir == part.run_dir and again.summary["folds_todo"] == part.summary["folds_todo"]
+    assert again.reused and not part.reused
     trained = _counting(monkeypatch)
     rest = align(cache, SMALL)
     assert rest.run_dir == part.run_dir and rest.summary["complete"]

@@ -12,6 +12,7 @@ Stages 2 and 3 read a fold back with `load_fold(run, fold)`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,7 +145,8 @@ def run_stage1(
         return begin_run(store.path, "align", key, None, **where).result(reused=True)
     names = _open_subset(store.path, key, config.folds, runs_root) if run_dir is None else None
     if names is not None:  # an open run that already holds every fold this --fold call asks for
-        return conclude(StageRun.open(names[0]), names[1], extra)
+        say(echo, f"align: up to date for these {len(config.folds)} fold(s), run {names[0]}")
+        return dataclasses.replace(conclude(StageRun.open(names[0]), names[1], extra), reused=True)
     every = make_folds(meta, protocol, k=config.k, seed=config.seed, file=config.fold_file)
     todo = select_folds(every, list(config.folds), str(store.path))
     run = begin_run(store.path, "align", key, run_dir, total=len(every), **where)
