@@ -64,7 +64,7 @@ def plot_per_speaker(results: dict[str, Any], path: Path) -> bool:
             label=f"{_title(variant)} (mean {np.nanmean(y):.1f})",
         )
     ax.set_xticks(x, folds, rotation=60, ha="right", fontsize=7)
-    ax.set_xlabel("test fold (held-out speaker), sorted by the no-augmentation UAR")
+    ax.set_xlabel("test fold (its held-out speaker or speakers), sorted by the no-augmentation UAR")
     ax.set_ylabel("UAR (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
