@@ -104,3 +104,7 @@ class AugmentConfig:
             raise ConfigError("augment.gate_weights must be > 0 and augment.gate_margin >= 0")
         if not self.train_fractions or any(not 0 < f <= 1 for f in self.train_fractions):
             raise ConfigError(f"augment.train_fractions: need values in (0, 1], got {list(self.train_fractions)}")
+
+    def seed_list(self) -> list[int]:
+        """The seeds of the run's jobs: seed, seed + 1, ... (`seeds` of them)."""
+        return [self.seed + i for i in range(self.seeds)]

@@ -157,7 +157,7 @@ def augment_cross(
         )
     upstream = {"align": align.key, "gan": generators.key if generators is not None else ""}
     key = ev.augment_key(fp, config, align.key, upstream["gan"])
-    seeds = [config.seed + i for i in range(config.seeds)]
+    seeds = config.seed_list()
     loader = inputs.generator_loader(generators, fold) if generators is not None else None
     with thread_limit(config.threads):
         run = ev.begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say)

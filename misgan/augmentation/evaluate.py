@@ -152,7 +152,7 @@ def augment(
     run = begin_augment_run(cache, key, run_dir, fp, config, upstream, root, say, threads=threads)
     if run.complete:  # before thread_limit, which imports torch (~1.5 s): a no-op rerun never does
         return run.result(reused=True)
-    seeds = [config.seed + i for i in range(config.seeds)]
+    seeds = config.seed_list()
     written = run.path / "results.json"
     if written.is_file() and all(run.has_fold(job_name(f, s)) for f in folds for s in seeds):
         # an open (--fold) run whose results already cover exactly these folds and seeds: nothing to redo

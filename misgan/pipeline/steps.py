@@ -119,27 +119,28 @@ class Steps:
         if step == "report":
             return self._recorded("report").get("key") == key and (self.config.run_dir / "report.md").is_file()
         folder = self.folders[step]
-        return (folder / "run.json").is_file() and StageRun.open(folder).key == key and self._covers(step, folder)
+        if not (folder / "run.json").is_file():
+            return False
+        run = StageRun.open(folder)
+        return run.key == key and self._covers(step, run)
 
-    def _covers(self, step: str, folder: Path) -> bool:
+    def _covers(self, step: str, run: StageRun) -> bool:
         """The stage run holds what this config asks for: every fold (a complete run), or, when the config names
         a fold subset (`align.folds` and the like), every fold of the subset. A subset run stays open by design
         (`folds` is not in the keys), so completeness alone would refuse it for ever."""
-        run = StageRun.open(folder)
         if run.complete:
             return True
-        align = StageRun.open(self.folders["align"]) if (self.folders["align"] / "run.json").is_file() else None
         wanted = list(self.config.align.folds)
         if not wanted:
             return False  # every fold was asked for: only a complete run holds them
+        align = StageRun.open(self.folders["align"]) if (self.folders["align"] / "run.json").is_file() else None
         if step == "gan":
             wanted = list(self.config.gan.folds) or (align.folds() if align else wanted)
         elif step == "augment":
             from misgan.augmentation.results import job_name
 
             folds = list(self.config.augment.folds) or (align.folds() if align else wanted)
-            seeds = [self.config.augment.seed + i for i in range(self.config.augment.seeds)]
-            wanted = [job_name(f, s) for f in folds for s in seeds]
+            wanted = [job_name(f, s) for f in folds for s in self.config.augment.seed_list()]
         return all(run.has_fold(w) for w in wanted)
 
     def forget(self, step: str) -> None:
@@ -217,7 +218,7 @@ class Steps:
         where = self.folders[step]
         if Path(result.run_dir).resolve() != where.resolve() or result.key != self.keys[step]:
             raise RunError(f"[{step}] wrote {result.run_dir} (key {result.key[:12]}), expected {where}")
-        if not self._covers(step, Path(result.run_dir)):
+        if not self._covers(step, StageRun.open(result.run_dir)):
             raise RunError(f"[{step}] {result.run_dir}: the run is not complete")
         return {"path": str(result.run_dir), "reused": result.reused}
 
