@@ -539,6 +539,7 @@ def test_a_fold_subset_run_stays_open_and_a_later_call_for_every_fold_completes_
     same = augment(store.path, dataclasses.replace(cfg, folds=(folds[0],)), progress=False)
     assert same.reused and same.run_dir == part.run_dir and not StageRun.open(same.run_dir).complete
     assert (part.run_dir / "report.md").stat().st_mtime_ns == report  # nothing rebuilt for the same subset
+    assert not (part.run_dir / "writer.lock.json").exists()  # the open run's writer lock is released
     lines: list[str] = []
     whole = augment(store.path, cfg, progress=False, echo=lines.append)
     assert whole.run_dir == part.run_dir and not whole.reused and StageRun.open(whole.run_dir).complete

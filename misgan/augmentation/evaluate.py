@@ -21,6 +21,7 @@ resumes with the jobs still to do; results.json is assembled from the kept jobs 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,8 +163,9 @@ def augment(
         if old.get("folds") == folds and old.get("seeds") == seeds:
             say(f"augment: up to date for these {len(folds)} fold(s), run {run.path}")
             rest = [f for f in align.folds() if f not in folds]
-            return RunResult(run.kind, run.key, run.path, {"summary": old.get("summary"), "complete": False,
-                                                           "folds_todo": rest}, reused=True)  # fmt: skip
+            # leave_open releases the writer lock begin_augment_run took
+            left = run.leave_open({"summary": old.get("summary"), "folds_todo": rest})
+            return dataclasses.replace(left, reused=True)
     with thread_limit(threads):
         ablation = None
         if config.ablation:
