@@ -71,6 +71,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--text-source", default=MELD, help="text-only CSV for ours + text ('' to skip)")
     ap.add_argument("--out", default="evidence.md")
     ap.add_argument("--jobs", type=int, default=1, help="(fold, seed) jobs in parallel processes (augment --jobs)")
+    ap.add_argument(
+        "--variants",
+        default="base,manifold,mlp,projection,source,text",
+        help="augment calls to run: base (the methods of Table II, ours, gated), manifold, mlp, projection, "
+        "source, text, gated (none, ours, ours-gated only)",
+    )
     return ap.parse_args(argv)
 
 
@@ -88,7 +94,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]]]:
-    """(row prefix, methods, GanConfig overrides, AugmentConfig overrides) per augment call."""
+    """(row prefix, methods, GanConfig overrides, AugmentConfig overrides) per augment call, those of
+    --variants only ("gated": ours and its validation-gated form alone, to rerun the gate's rows)."""
     out = [("", BASE_METHODS, PAPER, {}), ("manifold", ("none", "ours"), ON_MANIFOLD, {})]
     # the architecture options of issue 11.2 one at a time on the paper generator: MLP G/D, projection D
     out += [("mlp", ("none", "ours"), {**PAPER, "arch": "mlp"}, {})]
@@ -97,7 +104,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...], dict[
         out.append(("source", ("none", "ours"), ON_MANIFOLD, {"source_caches": (args.source_cache,)}))
     if args.text_source and Path(args.text_source).is_file():
         out.append(("text", ("none", "ours"), ON_MANIFOLD, {"text_source": args.text_source}))
-    return out
+    out.append(("gated", ("none", "ours", "ours-gated"), PAPER, {}))
+    wanted = set(args.variants.split(","))
+    unknown = wanted - {p or "base" for p, *_ in out} - {"source", "text"}
+    if unknown:
+        raise SystemExit(f"evidence: unknown --variants {', '.join(sorted(unknown))}")
+    return [v for v in out if (v[0] or "base") in wanted]
 
 
 def run_feature_set(name: str, cache: str, args: argparse.Namespace, s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,9 +148,14 @@ def table_rows(name: str, prefix: str, res: dict[str, Any]) -> list[dict[str, An
     out = []
     for frac, per in res["summary"].get("fractions", {}).items():
         for v, row in per.items():
-            if prefix and v != "ours":
+            if prefix == "gated":
+                if v != "ours-gated":
+                    continue  # the gate's own call adds only the gated row
+                key = v
+            elif prefix and v != "ours":
                 continue  # the variant calls only add their own "ours" row
-            key = f"ours-{prefix}" if prefix else v
+            else:
+                key = f"ours-{prefix}" if prefix else v
             d = row.get("vs_none") or {}
             out.append(
                 {"features": name, "fraction": float(frac), "method": key, "uar": row["uar"]["mean"],

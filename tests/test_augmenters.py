@@ -239,9 +239,33 @@ def test_gate_falls_back_when_augmentation_hurts_and_keeps_it_when_it_helps():
     # helpful: many rows from the true class distributions (an oracle generator) with 4 real rows per class
     good = _Fixed(lambda lab: (rng.standard_normal((len(lab), 20)) + mu[lab]).astype(np.float32))
     m, gate = gated_score(fold, good, labels_for, cfg, 0, none)
-    assert gate["augmented"] and gate["valid_uar"] > gate["valid_uar_none"] + cfg.gate_margin
+    assert gate["augmented"] and gate["crossfit_gain"] > cfg.gate_margin
     assert gate["ratio"] in (1.0, 8.0) and m["n_syn"] == int(8 * gate["ratio"])
     assert set(fold.requested).isdisjoint(fold.test_idx.tolist())  # the gate only read validation rows
+    # the cross-fitted gain by hand: the candidate best on one half, scored against none on the other half
+    none_a, none_b = gate["none_half_uars"]
+    pick_a = max(gate["grid"], key=lambda g: g["half_uars"][0])
+    pick_b = max(gate["grid"], key=lambda g: g["half_uars"][1])
+    want = ((pick_a["half_uars"][1] - none_b) + (pick_b["half_uars"][0] - none_a)) / 2
+    assert gate["crossfit_gain"] == pytest.approx(want) and gate["halves"] == "rows"
+    assert sum(gate["half_rows"]) == len(fold.valid_idx)
+
+
+def test_validation_halves_split_whole_speakers_or_class_stratified_rows():
+    from misgan.augmentation.gating import validation_halves
+
+    fold, _ = _fold(4)
+    n = len(fold.y)
+    speakers = np.array([f"s{i % 5}" for i in range(n)])
+    a, b, how = validation_halves(fold, speakers)
+    spk = speakers[fold.valid_idx]
+    assert how == "speakers" and set(spk[a]).isdisjoint(spk[b]) and len(a) + len(b) == len(fold.valid_idx)
+    assert set(spk[a]) == {"s0", "s2", "s4"} and set(spk[b]) == {"s1", "s3"}  # sorted names, alternating
+    a, b, how = validation_halves(fold, np.array(["one"] * n))
+    yv = fold.y[fold.valid_idx]
+    assert how == "rows" and not set(a) & set(b) and len(a) + len(b) == len(yv)
+    for k in (0, 1):  # each class split in halves (the first half gets the odd one)
+        assert 0 <= (yv[a] == k).sum() - (yv[b] == k).sum() <= 1
 
 
 def test_sample_weight_matches_row_replication():

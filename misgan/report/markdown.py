@@ -195,23 +195,29 @@ def low_resource_table(fractions: dict[str, Any]) -> list[str]:
 
 
 def gate_table(gates: list[dict[str, Any]]) -> list[str]:
-    """Per fold, seed and fraction: what the validation gate chose and the validation UARs it compared."""
+    """Per fold, seed and fraction: what the cross-fitted validation gate chose and the UARs it compared."""
     if not gates:
         return []
     lines = [
         "",
         "## Validation-gated augmentation: per-fold decisions (validation speakers only; UAR %)",
         "",
-        "| fold | seed | fraction | method | valid UAR none | best valid UAR (ratio, weight) | decision |",
-        "|---|---|---|---|---|---|---|",
+        "The gate augments only when the candidate chosen on one half of the validation rows beats none on the "
+        "other half, averaged over both ways round (cross-fitted gain > margin).",
+        "",
+        "| fold | seed | fraction | method | halves | valid UAR none | best valid UAR (ratio, weight) "
+        "| cross-fitted gain (pp) | decision |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for g in gates:
         best = max(g["grid"], key=lambda c: c["valid_uar"]) if g["grid"] else None
         cand = f"{100 * best['valid_uar']:.1f} ({best['ratio']:g}, {best['weight']:g})" if best else "–"
         what = f"augment: ratio {g['ratio']:g}, weight {g['weight']:g}" if g["augmented"] else "no augmentation"
+        gain = g.get("crossfit_gain", float("nan"))
+        halves = f"{g.get('halves', '?')} {'/'.join(str(n) for n in g.get('half_rows', []))}"
         lines.append(
-            f"| {g['fold']} | {g['seed']} | {g['fraction']:g} | {g['method']} | {100 * g['valid_uar_none']:.1f} "
-            f"| {cand} | {what} |"
+            f"| {g['fold']} | {g['seed']} | {g['fraction']:g} | {g['method']} | {halves} "
+            f"| {100 * g['valid_uar_none']:.1f} | {cand} | {100 * gain:+.1f} | {what} |"
         )
     kept = sum(bool(g["augmented"]) for g in gates)
     lines += ["", f"Augmentation kept in {kept} of {len(gates)} gated fold runs."]
