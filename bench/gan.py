@@ -38,8 +38,8 @@ def step_flops(b: int, noise: int, c: int, dh: int, dt: int) -> float:
     d_step = mm(b, dh, 1) * 2  # D on the mixes: forward + weight gradient (mixes carry no gradient)
     g_adv = mm(b, dh, 1) * 3  # D on the G-step mixes: forward, input and weight gradient
     heads = mm(b, dh, c) * 2  # W_y: forward + input gradient
-    if dt > dh:  # L_It factorised through h (info_nce_linear): u·W_t (no gradient), h·Q (forward + input
-        heads += mm(b, dt, dh) + mm(b, dh, dh) * 2  # gradient), the (b, b) similarities in h's width
+    if dt > dh:  # L_It factorised through h (info_nce_keys: u·W_t precomputed once per fold, not per step),
+        heads += mm(b, dh, dh) * 2  # h·Q (forward + input gradient), the (b, b) similarities in h's width
         nce = mm(b, dh, b) * 2
     else:  # the plain form: t̂ = W_t·h (forward + input gradient), similarities in t's width
         heads += mm(b, dh, dt) * 2

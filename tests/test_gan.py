@@ -129,13 +129,19 @@ def test_text_infonce_equals_info_nce_of_the_projection_value_and_gradient(dt, d
     t = torch.tensor(rng.normal(size=(16, dt)), dtype=torch.float32)
     h_np = rng.normal(size=(16, dh))
     grads = []
-    for fast in (True, False):
+    keys = heads.text_keys(torch.cat([t, t.flip(0)]))[torch.arange(16)]  # precomputed for more rows, indexed
+    for form in ("fast", "keys", "plain"):
         h = torch.tensor(h_np, dtype=torch.float32, requires_grad=True)
-        loss = heads.text_infonce(t, h, 0.1) if fast else info_nce(t, heads.text_projection(h), 0.1)
+        if form == "plain":
+            loss = info_nce(t, heads.text_projection(h), 0.1)
+        else:
+            loss = heads.text_infonce(t if form == "fast" else keys, h, 0.1)
         loss.backward()
         grads.append((loss.item(), h.grad.clone()))
-    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
-    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-6)
+    assert (type(keys).__name__ == "TextKeys") == (dt > dh)  # narrow text stays raw text
+    for other in grads[1:]:
+        assert grads[0][0] == pytest.approx(other[0], rel=1e-5)
+        assert torch.allclose(grads[0][1], other[1], rtol=1e-4, atol=1e-6)
 
 
 def test_gan_losses_mixup_parts_and_switches():

@@ -100,17 +100,33 @@ def info_nce_linear(
     multiply-adds and no (B, Dt) tensor is normalised or back-propagated (text is 384-768 wide, h 88-256).
     `gram` = (W'W, W'b, |b|²) when W is frozen (stage 2 precomputes it). Gradients reach h, W and b as in the
     plain form; equal to it up to float rounding (tests/test_losses.py)."""
-    import torch
-    import torch.nn.functional as F
-
     if t.shape[1] <= h.shape[1]:  # the plain form is no dearer
         return info_nce(t, h @ weight.T + bias, tau)
     if tau <= 0:
         raise ValueError(f"info_nce: tau must be > 0 (got {tau})")
     u = t / t.norm(dim=1, keepdim=True).clamp_min(1e-8)  # cosine_sim's clamp on the norm
     gw, gb, bb = gram if gram is not None else (weight.T @ weight, weight.T @ bias, bias @ bias)
+    return info_nce_keys(u @ weight, u @ bias, h, (gw, gb, bb), tau)
+
+
+def info_nce_keys(
+    uw: torch.Tensor,
+    ub: torch.Tensor,
+    h: torch.Tensor,
+    gram: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    tau: float,
+) -> torch.Tensor:
+    """`info_nce_linear` from its text side already multiplied out: uw = u·W (B, Dh), ub = u·b (B,) with
+    u = t/|t|, gram = (W'W, W'b, |b|²). With W frozen these depend on the text rows only, so stage 2 computes
+    them once for every row (`FrozenHeads.text_keys`) instead of a (B, Dt) x (Dt, Dh) product per step."""
+    import torch
+    import torch.nn.functional as F
+
+    if tau <= 0:
+        raise ValueError(f"info_nce: tau must be > 0 (got {tau})")
+    gw, gb, bb = gram
     sq = ((h @ gw) * h).sum(1) + 2 * (h @ gb) + bb
-    logits = ((u @ weight) @ h.T + (u @ bias)[:, None]) / sq.clamp_min(1e-16).sqrt()[None, :] / tau
+    logits = (uw @ h.T + ub[:, None]) / sq.clamp_min(1e-16).sqrt()[None, :] / tau
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 

@@ -9,13 +9,14 @@ torch is imported at module level here, so `misgan/__init__.py` must not import 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from misgan.alignment.losses import info_nce_linear
+from misgan.alignment.losses import info_nce_keys, info_nce_linear
 from misgan.errors import MisganError
 
 ARCHS = ("linear", "mlp")
@@ -143,6 +144,18 @@ class Discriminator(nn.Module):
         return self.psi(f).squeeze(1) + (self.embed(c) * f).sum(1)
 
 
+@dataclass(frozen=True)
+class TextKeys:
+    """Text rows multiplied out against the frozen W_t (`FrozenHeads.text_keys`): u·W_t and u·b_t, u = t/|t|;
+    indexed by rows like the text tensor it stands for."""
+
+    uw: torch.Tensor  # (N, Dh)
+    ub: torch.Tensor  # (N,)
+
+    def __getitem__(self, rows: Any) -> TextKeys:
+        return TextKeys(self.uw[rows], self.ub[rows])
+
+
 class FrozenHeads(nn.Module):
     """The stage-1 heads W_y, b_y (emotion) and W_t, b_t (text projection), frozen: requires_grad False,
     so the MI losses send gradient through them into ĥ (and G) but never change them."""
@@ -188,8 +201,20 @@ class FrozenHeads(nn.Module):
         """Eq. 12: t̂ = W_t·h + b_t."""
         return h @ self.W_t.T + self.b_t
 
-    def text_infonce(self, t: torch.Tensor, h: torch.Tensor, tau: float) -> torch.Tensor:
+    def text_keys(self, t: torch.Tensor) -> TextKeys | torch.Tensor:
+        """The text side of `text_infonce` for rows t (raw text), multiplied out once: TextKeys(u·W_t, u·b_t)
+        with u = t/|t|. Index it by rows (`keys[rows]`) and pass it as text; narrower text than h (where the
+        plain form is used) stays as it is."""
+        if t.shape[1] <= self.h_dim:
+            return t
+        u = t / t.norm(dim=1, keepdim=True).clamp_min(1e-8)  # cosine_sim's clamp on the norm
+        return TextKeys(u @ self.W_t, u @ self.b_t)
+
+    def text_infonce(self, t: torch.Tensor | TextKeys, h: torch.Tensor, tau: float) -> torch.Tensor:
         """Eq. 13, `info_nce(t, text_projection(h), tau)`, by `info_nce_linear` with the frozen W_t's fixed
-        products precomputed: no (B, Dt) t̂ is formed (the GAN step's largest cost before)."""
+        products precomputed: no (B, Dt) t̂ is formed (the GAN step's largest cost before). `t` is raw text
+        or its `text_keys` (then no (B, Dt) x (Dt, Dh) product either)."""
         gram = (self.text_gram, self.text_cross, self.text_bias_sq)
+        if isinstance(t, TextKeys):
+            return info_nce_keys(t.uw, t.ub, h, gram, tau)
         return info_nce_linear(t, h, self.W_t, self.b_t, tau, gram=gram)
