@@ -8,10 +8,11 @@ bench/gan.py (time and quality).
 CPU time is user + system of every subprocess (resource.getrusage(RUSAGE_CHILDREN)), so it is the work done,
 not the wall time a shared machine stretches. Each command runs in its own process from `--workdir` (its
 runs/ folder holds the stage outputs; the cache is only read). PYTHONPATH decides which misgan is measured
-(the "before" figures came from a git worktree of the earlier commit). `--folds N` runs only the first N
-folds (`--fold` on every stage) and scales the CPU and wall time to all folds: folds are independent and
-cost alike, and a shared machine may not have the hour the slow "before" pipeline needs. Each stage's process
-start (measured apart: the imports) is counted once, not scaled.
+(the "before" figures came from a git worktree of the earlier commit). `--folds N` (N >= 2) runs the first N
+folds (`--fold` on every stage) and, in a second workdir, the first fold alone: per stage the cost of a fold is
+(T_N - T_1) / (N - 1) and the fixed cost (process start, imports, first-call warm-up, report and plots) is
+T_1 minus one fold, so the estimate for all folds is fixed + folds x per fold (scaling the whole N-fold time
+would count the fixed cost once per N folds: the first fold of augment costs 11 s, the next 0.6 s).
 """
 
 from __future__ import annotations
@@ -78,18 +79,13 @@ def fold_names(cache: Path) -> list[str]:
         store.close()
 
 
-def startup(workdir: Path, env: dict[str, str]) -> float:
-    """CPU seconds of a stage's process start: Python, torch, scikit-learn and misgan's stage modules."""
-    mods = "import torch, sklearn.linear_model, misgan.alignment.run, misgan.gan.run, misgan.augmentation.evaluate"
-    return float(timed([sys.executable, "-c", mods], workdir, env)["cpu_s"])
-
-
 def last_run(workdir: Path, kind: str) -> str:
     runs = sorted((workdir / "runs").glob(f"*/{kind}-*"), key=lambda p: p.stat().st_mtime)
     return str(runs[-1])
 
 
 def pipeline(cache: Path, workdir: Path, jobs: int, folds: list[str], env: dict[str, str]) -> dict[str, dict]:
+    workdir.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m", "misgan"]
     extra = ["--jobs", str(jobs)] if jobs != 1 else []
     only = [a for f in folds for a in ("--fold", f)]
@@ -129,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/misgan-bench-pipeline"))
     ap.add_argument("--jobs", type=int, default=1, help="--jobs for every stage (1 = the commands' default)")
-    ap.add_argument("--folds", type=int, default=0, help="only the first N folds, times scaled to all (0: all)")
+    ap.add_argument(
+        "--folds", type=int, default=0, help="N >= 2: the first N folds and the first alone, extrapolated (0: all)"
+    )
     ap.add_argument("--gan-epochs", type=int, default=0, help="IEMOCAP-sized fold: epochs (0: the preset's)")
     ap.add_argument("--gan-preset", choices=("paper", "on_manifold"), default="paper")
     ap.add_argument("--skip-gan-fold", action="store_true", help="skip the IEMOCAP-sized GAN fold")
@@ -142,18 +140,25 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     print(f"pipeline on {args.cache} (workdir {args.workdir}, {os.cpu_count()} logical CPUs, jobs {args.jobs})")
     names = fold_names(args.cache)
-    subset = names[: args.folds] if 0 < args.folds < len(names) else []
-    scale = len(names) / len(subset) if subset else 1.0
+    subset = names[: args.folds] if 1 < args.folds < len(names) else []
     if subset:
-        print(f"  only folds {', '.join(subset)}; times below x {scale:g} = all {len(names)} folds")
+        print(f"  folds {', '.join(subset)}, and the first alone: per stage, the per-fold cost is the")
+        print(f"  difference over {len(subset) - 1} extra fold(s), the fixed cost (start, imports, warm-up,")
+        print(f"  report) the rest of the one-fold run; total = fixed + {len(names)} x per fold")
+        one = pipeline(args.cache.resolve(), args.workdir / "one-fold", args.jobs, subset[:1], env)
     steps = pipeline(args.cache.resolve(), args.workdir, args.jobs, subset, env)
     lr = timed([sys.executable, "-c", LR_SCRIPT, str(args.cache.resolve())], args.workdir, env)
-    # a subset's time = one process start per stage + its folds: scale the folds only
-    start = startup(args.workdir, env) if subset else 0.0
-    cpu = sum(start + scale * (float(s["cpu_s"]) - start) for s in steps.values())
-    wall = sum(start + scale * (float(s["wall_s"]) - start) for s in steps.values())
-    if subset:
-        print(f"  process start (imports) {start:.1f} s CPU per stage, counted once per stage")
+    cpu = wall = 0.0
+    for name, st in steps.items():
+        if not subset:
+            cpu, wall = cpu + float(st["cpu_s"]), wall + float(st["wall_s"])
+            continue
+        per = {k: (float(st[k]) - float(one[name][k])) / (len(subset) - 1) for k in ("cpu_s", "wall_s")}
+        fixed = {k: float(one[name][k]) - per[k] for k in per}
+        st["per_fold"], st["fixed"] = per, fixed
+        print(f"  {name:<8} fixed {fixed['cpu_s']:6.1f} s CPU, per fold {per['cpu_s']:6.2f} s CPU")
+        cpu += fixed["cpu_s"] + len(names) * per["cpu_s"]
+        wall += fixed["wall_s"] + len(names) * per["wall_s"]
     ratio = cpu / float(lr["cpu_s"])
     est = " (estimated from the subset)" if subset else ""
     print(f"  {'total':<8} {cpu:8.1f} s CPU {wall:8.1f} s wall over {len(names)} folds{est}")
