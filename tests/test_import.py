@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,66 @@ def test_errors_name_the_file_and_the_problem():
     with pytest.raises(FeatureImportError, match=r"f\.txt: unsupported"):
         open("f.txt", "w").close()
         import_features(df, "f.txt", "x.zarr")
+
+
+class _FakeMiniLM:
+    """Stands in for MiniLM (384 dims): a fixed random vector per distinct sentence."""
+
+    def encode(self, sentences):
+        return np.stack([np.random.default_rng(abs(hash(s)) % 2**32).normal(size=384) for s in sentences])
+
+
+def _with_transcripts(n: int = 6) -> pd.DataFrame:
+    df = _manifest(n)
+    df["text"] = [f"sentence number {i % 4}" for i in range(n)]
+    return df
+
+
+def test_declared_text_encoder_is_checked_and_recorded(monkeypatch, tmp_path):
+    """--text-encoder: the transcripts re-encoded must match the imported rows; the cache then records the
+    encoder's spec (so augment --text-source can encode new sentences) and the check."""
+    from misgan.augmentation import text_source
+    from misgan.augmentation.text_source import load_text_source
+    from misgan.features import importer
+
+    monkeypatch.setattr(importer, "load_declared_encoder", lambda spec: _FakeMiniLM())
+    df = _with_transcripts()
+    text = _FakeMiniLM().encode(df["text"].tolist()).astype(np.float32)
+    np.save("a.npy", np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32))
+    np.save("t.npy", text)
+    plain = import_features(df, "a.npy", "plain.zarr", text="t.npy")
+    store = import_features(df, "a.npy", "x.zarr", text="t.npy", text_encoder="minilm")
+    spec = store.attrs["encoders"]["text"]
+    assert spec["name"] == "minilm" and spec["backend"] == "minilm" and spec["dim"] == 384
+    assert store.attrs["encoders"]["audio"]["backend"] == "import"
+    assert store.attrs["declared_checks"]["text"] == {"encoder": "minilm", "rows": 6, "min_cosine": 1.0}
+    assert store.fingerprint != plain.fingerprint
+    # a text source can now be encoded into the cache's space (the plain import refuses)
+    csv = tmp_path / "meld.csv"
+    pd.DataFrame({"text": ["so happy", "so sad"], "emotion": ["joy", "sadness"]}).to_csv(csv, index=False)
+    monkeypatch.setattr(text_source, "load_text_encoder", lambda spec: _FakeMiniLM())
+    src = load_text_source(store, csv, tmp_path / "enc", print)
+    assert src.t.shape == (2, 384) and src.y.tolist() == [1, 2]
+    with pytest.raises(text_source.SourceError, match="imported"):
+        load_text_source(plain, csv, tmp_path / "enc2", print)
+
+
+def test_declared_text_encoder_mismatch_and_misuse_name_the_problem(monkeypatch):
+    from misgan.features import importer
+
+    monkeypatch.setattr(importer, "load_declared_encoder", lambda spec: _FakeMiniLM())
+    df = _with_transcripts()
+    text = _FakeMiniLM().encode(df["text"].tolist()).astype(np.float32)
+    np.save("a.npy", np.zeros((6, 3), np.float32))
+    np.save("shifted.npy", np.roll(text, 1, axis=0))  # each row is another sentence's encoding
+    with pytest.raises(FeatureImportError, match=r"shifted\.npy: row 0 \(utt_id u0\) is not minilm's encoding"):
+        import_features(df, "a.npy", "x.zarr", text="shifted.npy", text_encoder="minilm")
+    np.save("narrow.npy", text[:, :10])
+    with pytest.raises(FeatureImportError, match=r"narrow\.npy: 10 columns, but minilm gives 384-dim"):
+        import_features(df, "a.npy", "x.zarr", text="narrow.npy", text_encoder="minilm")
+    with pytest.raises(FeatureImportError, match="no --text matrix"):
+        import_features(df, "a.npy", "x.zarr", text_encoder="minilm")
+    np.save("t.npy", text)
+    with pytest.raises(FeatureImportError, match="no transcripts"):
+        import_features(_manifest(), "a.npy", "x.zarr", text="t.npy", text_encoder="minilm")
+    assert not any(Path(p).exists() for p in ("x.zarr",))

@@ -150,6 +150,12 @@ def import_command(
     manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest CSV (one row per utterance)."),
     audio: Path = typer.Option(..., "--audio", help="Audio features: .npy, .csv or .parquet (N x D)."),
     text: Path | None = typer.Option(None, "--text", help="Text features, same formats (optional)."),
+    text_encoder: str | None = typer.Option(
+        None,
+        "--text-encoder",
+        help="The encoder that made --text (registry name, folder or hub id): checked on the manifest's "
+        "transcripts and recorded, so new sentences (augment --text-source) can be encoded alike.",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Cache path (.zarr or .h5)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing cache."),
 ) -> None:
@@ -157,7 +163,7 @@ def import_command(
     with user_errors():
         from misgan.features.importer import import_features
 
-        store = import_features(manifest, audio, output, text=text, overwrite=overwrite)
+        store = import_features(manifest, audio, output, text=text, text_encoder=text_encoder, overwrite=overwrite)
         typer.echo(f"wrote {output}: {store.n_rows} rows, dims {store.dims}, classes {store.label_names}")
         store.close()
 

@@ -11,6 +11,7 @@ problem is reported with the file (and, for CSV, the line).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,11 +103,16 @@ def import_features(
     out: str | Path,
     *,
     text: str | Path | None = None,
+    text_encoder: str | None = None,
     label_names: list[str] | None = None,
     corpus: str = "",
     overwrite: bool = False,
 ) -> FeatureStore:
-    """Validate the files and write a complete store at `out`; returns it opened read-only."""
+    """Validate the files and write a complete store at `out`; returns it opened read-only.
+
+    `text_encoder` (a registry name, model folder or hub id) declares the encoder that made the text matrix: it
+    is checked (`check_declared_text`) and recorded as the cache's text encoder, so sentences that are not in
+    the corpus (`misgan augment --text-source`) can be encoded into the same space."""
     if isinstance(manifest, pd.DataFrame):
         df = validate(manifest.reset_index(drop=True), "<manifest>", audio=False)
     else:
@@ -115,19 +121,28 @@ def import_features(
     audio_arr = load_matrix(audio_path, df["utt_id"])
     text_path = None if text is None else Path(text)
     text_arr = None if text_path is None else load_matrix(text_path, df["utt_id"])
+    if text_encoder is not None and (text_path is None or text_arr is None):
+        raise FeatureImportError(f"--text-encoder {text_encoder}: there is no --text matrix to declare it for")
     sources = {"audio": {"file": str(audio_path.resolve()), "sha256": file_sha256(audio_path)}}
     if text_path is not None:
         sources["text"] = {"file": str(text_path.resolve()), "sha256": file_sha256(text_path)}
+    encoders = {
+        m: {"name": "imported", "backend": "import", "model_id": s["file"], "revision": s["sha256"]}
+        for m, s in sources.items()
+    }
+    checks = {}
+    if text_encoder is not None and text_path is not None and text_arr is not None:
+        encoders["text"], checks["text"] = check_declared_text(text_encoder, text_arr, df, text_path)
     identity = {"import_version": IMPORT_VERSION, "manifest_sha256": manifest_sha256(df), "sources": sources}
+    if text_encoder is not None:
+        identity["declared"] = {"text": encoders["text"]}
     fp = fingerprint(identity)
     attrs = {
         "corpus": corpus,
         "manifest_sha256": manifest_sha256(df),
-        "encoders": {
-            m: {"name": "imported", "backend": "import", "model_id": s["file"], "revision": s["sha256"]}
-            for m, s in sources.items()
-        },
+        "encoders": encoders,
         "imported": sources,
+        "declared_checks": checks,  # how each declared encoder was checked against the imported rows
         # no audio files behind the rows: commands that re-read audio (align --finetune) say so
         "audio_paths": bool((df["path"].str.strip() != "").all()),
         "fingerprint": fp,
@@ -135,3 +150,46 @@ def import_features(
     names = label_names or manifest_label_names(df)
     with writer_lock(Path(out), "feature cache"):
         return store_from_arrays(out, df, audio_arr, text_arr, names, attrs, overwrite=overwrite)
+
+
+CHECK_ROWS = 32  # rows re-encoded to check a declared encoder
+CHECK_COSINE = 0.999  # each must agree with its imported row at least this well
+
+
+def load_declared_encoder(spec: dict) -> Any:
+    """The declared encoder, loaded on the CPU (tests replace this function with a tiny one)."""
+    from misgan.features.encoders import load_encoder
+    from misgan.features.encoders.registry import EncoderSpec
+
+    return load_encoder(EncoderSpec.from_dict(spec), "cpu")
+
+
+def check_declared_text(name: str, text_arr: np.ndarray, df: pd.DataFrame, path: Path) -> tuple[dict, dict]:
+    """(the declared text encoder's spec as extraction records it, what was checked): the manifest's transcripts
+    of up to CHECK_ROWS rows are re-encoded and each must lie within cosine CHECK_COSINE of its imported row
+    (FeatureImportError otherwise)."""
+    from misgan.features.encoders import resolve_spec
+
+    spec = resolve_spec(name, modality="text")
+    if spec.dim is not None and spec.dim != text_arr.shape[1]:
+        raise FeatureImportError(f"{path}: {text_arr.shape[1]} columns, but {name} gives {spec.dim}-dim features")
+    transcripts = df["text"].fillna("").astype(str).str.strip() if "text" in df.columns else pd.Series([""])
+    rows = np.flatnonzero((transcripts != "").to_numpy())[:CHECK_ROWS]
+    if not len(rows):
+        raise FeatureImportError(f"--text-encoder {name}: the manifest has no transcripts (text column) to check")
+    encoder: Any = load_declared_encoder(spec.to_dict())
+    got = np.asarray(encoder.encode(transcripts.iloc[rows].tolist()), np.float64)
+    want = text_arr[rows].astype(np.float64)
+    if got.shape != want.shape:
+        raise FeatureImportError(f"{path}: {want.shape[1]} columns, but {name} gives {got.shape[1]}-dim features")
+    cos = (got * want).sum(1) / np.maximum(np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1), 1e-12)
+    bad = int(np.argmin(cos))
+    if cos[bad] < CHECK_COSINE:
+        raise FeatureImportError(
+            f"{path}: row {int(rows[bad])} (utt_id {df['utt_id'].iloc[rows[bad]]}) is not {name}'s encoding of "
+            f"its transcript (cosine {cos[bad]:.3f} < {CHECK_COSINE}); the declared --text-encoder did not make "
+            "these features"
+        )
+    record = dict(getattr(encoder, "spec", spec).to_dict())  # the loaded encoder pins its revision
+    record["dim"] = int(text_arr.shape[1])
+    return record, {"encoder": name, "rows": len(rows), "min_cosine": round(float(cos.min()), 6)}
