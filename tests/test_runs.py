@@ -174,8 +174,13 @@ def test_fold_subset_leaves_the_run_incomplete_until_every_fold_is_done(monkeypa
 
 def test_gan_finds_the_align_run_refuses_without_one_and_is_listed():
     cache = _cache()
-    with pytest.raises(RunError, match=r"c\.zarr: no complete stage-1 run .*run misgan align first"):
+    with pytest.raises(RunError, match=r"c\.zarr: no complete stage-1 run .*run misgan align first") as err:
         train_gan(cache, GAN)
+    assert "partial run" not in str(err.value)
+    part = align(cache, AlignConfig(**{**SMALL.__dict__, "folds": (FOLDS[1],)}))
+    with pytest.raises(RunError, match=rf"or use the partial run .*\(folds {FOLDS[1]}\) with --align-run") as err:
+        train_gan(cache, GAN)
+    assert str(err.value).endswith(f"--align-run {part.run_dir}")
     a = align(cache, SMALL)
     lines: list[str] = []
     g = train_gan(cache, GanConfig(**{**GAN.__dict__, "folds": tuple(FOLDS[:2])}), echo=lines.append)

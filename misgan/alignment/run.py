@@ -232,9 +232,20 @@ def resolve_align_run(
     if align_run is None:
         run = default_align_run(cache, fingerprint, runs_root)
         if run is None:
+            partial = [
+                r
+                for r in find_runs(cache, "align", runs_root)
+                if not r.complete and r.folds() and r.record.get("cache_fingerprint") == fingerprint
+            ]
+            hint = (
+                f"; or use the partial run {partial[-1].path} (folds {', '.join(partial[-1].folds()[:4])}"
+                f"{', ...' if len(partial[-1].folds()) > 4 else ''}) with --align-run {partial[-1].path}"
+                if partial
+                else ""
+            )
             raise RunError(
                 f"{cache}: no complete stage-1 run of this cache under {Path(runs_root) / cache_stem(cache)} "
-                f"(no stage-1 folds); run misgan align first: misgan align --cache {cache}"
+                f"(no stage-1 folds); run misgan align first: misgan align --cache {cache}{hint}"
             )
         say(echo, f"using align run {run.path} (key {run.key[:12]})")
     else:
