@@ -549,3 +549,27 @@ def test_a_fold_subset_run_stays_open_and_a_later_call_for_every_fold_completes_
     assert read_json(whole.run_dir / "results.json")["folds"] == folds
     assert (whole.run_dir / "folds" / f"{folds[0]}.seed0").stat().st_mtime_ns == kept
     assert any("1 job(s) kept" in line for line in lines)
+
+
+def test_gated_generator_is_its_own_and_chosen_without_the_validation_rows(store, monkeypatch):
+    """ours-gated trains its own generator with no validation rows (its kept epoch chosen on the training rows:
+    the gate then judges on validation speakers that chose nothing); plain ours keeps the validation rows."""
+    from misgan.gan import train as gan
+
+    calls: list[bool] = []
+    real = gan.fit_gan
+
+    def spy(h, y, t, heads, config, **kw):
+        calls.append(kw.get("valid") is None)
+        return real(h, y, t, heads, config, **kw)
+
+    monkeypatch.setattr(gan, "fit_gan", spy)
+    cfg = AugmentConfig(
+        methods=("none", "ours", "ours-gated"), classifier=FAST, gan=GAN, tsne=False, folds=("spk-spk01",),
+        reference=False,
+    )  # fmt: skip
+    out = augment(store.path, cfg, progress=False)
+    res = read_json(out.run_dir / "results.json")
+    assert res["fits"]["ours-gated"] == 1 and calls.count(True) == 1 and calls.count(False) >= 1
+    (gate,) = res["gates"]
+    assert gate["method"] == "ours-gated" and len(gate["grid"]) == len(cfg.gate_ratios) * len(cfg.gate_weights)

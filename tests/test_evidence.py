@@ -53,7 +53,7 @@ def test_variants_select_the_augment_calls():
     assert names([]) == ["base", "manifold", "mlp", "projection"]
     assert names(["--variants", "base,manifold"]) == ["base", "manifold"]
     (gated,) = ev.variants(ev.parse(["--variants", "gated"]))
-    assert gated[0] == "gated" and gated[1] == ("none", "ours", "ours-gated") and gated[2] == ev.PAPER
+    assert gated[0] == "gated" and gated[1] == ("none", "ours-gated") and gated[2] == ev.PAPER
     with pytest.raises(SystemExit, match="unknown --variants nope"):
         ev.variants(ev.parse(["--variants", "base,nope"]))
     # the gated call contributes only its gated row

@@ -12,7 +12,8 @@ none on the other half, and vice versa; the gate augments only when the mean of 
 not see. When the gate augments, the candidate best on all validation rows is fitted exactly as "none" is
 (`evaluate_unimodal`: every row of the training speakers, the synthetic rows at their weight) and scored on the
 test rows; otherwise the fold's test score is none's. The decision and every validation figure are returned for
-results.json. What stays shared: the generator's kept epoch was chosen on the same validation speakers (stage 2).
+results.json. A gated GAN method samples its own generator, whose kept epoch was chosen on the training rows
+(augmentation/job.py): the validation speakers choose nothing before the gate judges on them.
 """
 
 from __future__ import annotations

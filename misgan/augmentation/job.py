@@ -8,6 +8,7 @@ A job reads nothing from the feature cache or the run folders itself: it gets th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ from misgan.augmentation.augmenters import balance_labels, base_method, make_aug
 from misgan.augmentation.classifier import AugmentError, ClassifierConfig, evaluate_multimodal, evaluate_unimodal
 from misgan.augmentation.config import AugmentConfig
 from misgan.augmentation.results import record, tsne_embedding
+
+GAN_METHODS = ("ours", "cgan")  # augmenters whose generator chooses its kept epoch on the validation rows
 
 
 def _labels_for(view_y: np.ndarray, n_classes: int, config: AugmentConfig, ratio: float) -> np.ndarray:
@@ -82,15 +85,20 @@ def run_job(
         for method in methods:
             t0 = time.time()
             base = base_method(method)
-            if base not in fitted:
+            # a gated GAN method trains its own generator, its kept epoch chosen on the training rows: the gate
+            # judges on the validation speakers, which must not have chosen the generator as well
+            own = method != base and base in GAN_METHODS
+            key = method if own else base
+            if key not in fitted:
                 # ours below the full fraction: the gan run's generators saw every training row, so the
                 # generator is retrained on this fraction's rows only (no loader)
                 stage1 = fold.attrs.get("stage1_arrays")
-                aug = build_augmenter(base, config, loader if fraction >= 1.0 else None, ours, stage1)
-                aug.fit(view, seed)
-                fitted[base] = aug
-                job["fits"][base] = job["fits"].get(base, 0) + 1
-            aug = fitted[base]
+                use_loader = loader if fraction >= 1.0 and not own else None
+                aug = build_augmenter(base, config, use_loader, ours, stage1)
+                aug.fit(dataclasses.replace(view, valid=None) if own else view, seed)
+                fitted[key] = aug
+                job["fits"][key] = job["fits"].get(key, 0) + 1
+            aug = fitted[key]
             if method != base:
                 y_view, n_c = view.y, fold.n_classes
 
