@@ -42,8 +42,26 @@ def gan_settings(results: dict[str, Any]) -> str:
     run = results.get("gan_run")
     if run:
         how = "trained by this augment run" if run.get("trained") else "found by key"
-        return f"{run.get('config')}, run {run.get('path')} ({how}, key {str(run.get('key', ''))[:12]})"
-    return str((results.get("config") or {}).get("gan") or "defaults")
+        where = f"run {run.get('path')} ({how}, key {str(run.get('key', ''))[:12]})"
+        return f"{changed_settings(run.get('config'))}, {where}"
+    return changed_settings((results.get("config") or {}).get("gan"))
+
+
+def changed_settings(config: dict[str, Any] | None) -> str:
+    """A GanConfig as recorded (a dict): "defaults" or "defaults except k=v, ..." (run.json holds the whole)."""
+    import dataclasses
+
+    from misgan.gan.config import GanConfig
+
+    if not isinstance(config, dict):
+        return "defaults" if config is None else str(config)
+    base = dataclasses.asdict(GanConfig())
+
+    def same(a: Any, b: Any) -> bool:
+        return list(a) == list(b) if isinstance(a, list | tuple) and isinstance(b, list | tuple) else a == b
+
+    diff = [f"{k}={v}" for k, v in config.items() if k not in base or not same(v, base[k])]
+    return "defaults" if not diff else "defaults except " + ", ".join(diff)
 
 
 def cross_corpus_lines(cross: dict[str, Any] | None) -> list[str]:
