@@ -152,3 +152,13 @@ def test_learning_curve_means_and_confidence_bands(figures, tmp_path):
     # a single fraction has no curve
     one = {**res, "runs": [r for r in res["runs"] if r["fraction"] == 1.0]}
     assert not uar_plots.plot_learning_curve(one, tmp_path / "none.png")
+
+
+def test_gan_curves_draw_a_history_shared_by_several_jobs_once(figures, tmp_path):
+    """Cross-corpus: every test speaker's job records the one generator's history; it is one thin line."""
+    res = _results()
+    first = next(iter(res["gan_history"].values()))
+    res["gan_history"] = {f"spk-{i}": first for i in range(12)}
+    assert gan_curves.plot_gan_curves(res, tmp_path / "g.png")
+    loss = figures[0].axes[0]
+    assert len(loss.lines) == 4 * 2  # per loss: one thin line and its mean

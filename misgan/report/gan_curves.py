@@ -26,7 +26,11 @@ GAN_FRACTIONS = {"consistency": "class consistency of ĥ", "std_ratio": "std(ĥ)
 
 def plot_gan_curves(results: dict[str, Any], path: Path) -> bool:
     """Stage-2 curves per epoch: each fold thin, the mean over folds bold; losses, bits and fractions apart."""
-    hist = {f: recs for f, recs in (results.get("gan_history") or {}).items() if recs}
+    hist: dict[str, Any] = {}
+    for f, recs in (results.get("gan_history") or {}).items():
+        # cross-corpus: every test speaker's job records the one generator's history; draw it once
+        if recs and not any(recs == kept for kept in hist.values()):
+            hist[f] = recs
     if not hist:
         return False
     plt = _plt()
