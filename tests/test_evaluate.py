@@ -434,7 +434,8 @@ def test_reference_gating_fractions_and_one_fit_per_fold(store, tmp_path, monkey
     # gating: one decision per fold, seed, fraction; a fallback scores exactly as none
     assert len(res["gates"]) == jobs and all(len(g["grid"]) == 3 * len(cfg.gate_weights) for g in res["gates"])
     for g in res["gates"]:
-        assert g["augmented"] == (g["crossfit_gain"] > cfg.gate_margin)
+        assert g["augmented"] == (min(g["confirmed_gains"]) > cfg.gate_margin)
+        assert g["crossfit_gain"] == pytest.approx(sum(g["confirmed_gains"]) / 2)
         n_valid_spk = len(set(speakers[align.read_fold(g["fold"])[0]["valid_idx"]]))
         assert g["halves"] == ("speakers" if n_valid_spk >= 2 else "rows")
         assert all(len(c["half_uars"]) == 2 for c in g["grid"])

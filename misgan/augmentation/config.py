@@ -76,7 +76,7 @@ class AugmentConfig:
     refit_stage1: bool = True
     # Validation-gated augmentation: the method "<m>-gated" (or every method when gate_all) picks the ratio
     # and synthetic-row weight from this grid on one half of the validation rows and keeps no augmentation
-    # unless that choice beats none on the other half (both ways round, mean) by gate_margin (gating.py).
+    # unless that choice beats none on the other half by gate_margin, both ways round (gating.py).
     gate_ratios: tuple[float, ...] = (0.25, 0.5, 1.0)
     gate_weights: tuple[float, ...] = (0.25, 1.0)
     gate_margin: float = 0.005

@@ -203,7 +203,7 @@ def gate_table(gates: list[dict[str, Any]]) -> list[str]:
         "## Validation-gated augmentation: per-fold decisions (validation speakers only; UAR %)",
         "",
         "The gate augments only when the candidate chosen on one half of the validation rows beats none on the "
-        "other half, averaged over both ways round (cross-fitted gain > margin).",
+        "other half by more than the margin, both ways round (the gain column is their mean).",
         "",
         "| fold | seed | fraction | method | halves | valid UAR none | best valid UAR (ratio, weight) "
         "| cross-fitted gain (pp) | decision |",
