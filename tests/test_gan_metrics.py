@@ -146,6 +146,14 @@ def test_real_vs_fake_auc_on_tiny_sets():
     assert np.isnan(gm.real_vs_fake_auc(real[:1], real[:1] + 10.0, seed=0))
 
 
+def test_entropy_bits_matches_scipy():
+    from scipy.stats import entropy
+
+    y = np.random.default_rng(0).integers(0, 5, 200)
+    assert gm.entropy_bits(y, 6) == pytest.approx(entropy(np.bincount(y, minlength=6), base=2))
+    assert gm.entropy_bits(np.zeros(0, np.int64), 3) == 0.0
+
+
 def test_entropy_bits_hand_values():
     assert gm.entropy_bits(np.array([0, 0, 1, 1]), 3) == pytest.approx(1.0)  # an absent class adds nothing
     assert gm.entropy_bits(np.array([0, 1, 2, 3]), 4) == pytest.approx(2.0)
