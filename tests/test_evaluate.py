@@ -558,10 +558,13 @@ def test_gated_generator_is_its_own_and_chosen_without_the_validation_rows(store
     from misgan.gan import train as gan
 
     calls: list[bool] = []
+    seen: list[tuple] = []
     real = gan.fit_gan
 
     def spy(h, y, t, heads, config, **kw):
         calls.append(kw.get("valid") is None)
+        heads_np = {k: np.asarray(v) for k, v in heads.items()}
+        seen.append((kw.get("valid") is None, np.asarray(h), np.asarray(y), heads_np))
         return real(h, y, t, heads, config, **kw)
 
     monkeypatch.setattr(gan, "fit_gan", spy)
@@ -572,5 +575,18 @@ def test_gated_generator_is_its_own_and_chosen_without_the_validation_rows(store
     out = augment(store.path, cfg, progress=False)
     res = read_json(out.run_dir / "results.json")
     assert res["fits"]["ours-gated"] == 1 and calls.count(True) == 1 and calls.count(False) >= 1
+    # the gated generator's L_Iy head is a class-balanced logistic regression of ITS training rows alone (sklearn,
+    # the fold's stage-1 C; stage 1's own W_y saw the validation rows too); W_t is stage 1's
+    from sklearn.linear_model import LogisticRegression
+
+    from misgan.alignment.run import load_fold
+
+    ((_, h, y, heads),), plain = [x for x in seen if x[0]], next(x for x in seen if not x[0])
+
+    attrs = load_fold(res["align_run"]["path"], "spk-spk01")[1]
+    c = (attrs.get("selection") or {}).get("c") or cfg.classifier.c_default  # this fixture's stage 1 chose none
+    ref = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, tol=1e-10).fit(h, y)
+    np.testing.assert_allclose(heads["W_y"], ref.coef_, atol=2e-3)
+    np.testing.assert_array_equal(plain[3]["W_t"], heads["W_t"])
     (gate,) = res["gates"]
     assert gate["method"] == "ours-gated" and len(gate["grid"]) == len(cfg.gate_ratios) * len(cfg.gate_weights)

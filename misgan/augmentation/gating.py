@@ -13,8 +13,9 @@ of noisy scores beats a single one); cross-fitting judges the choice on rows it 
 augments, the candidate best on all validation rows is fitted exactly as "none" is (`evaluate_unimodal`: every row
 of the training speakers, the synthetic rows at their weight) and scored on the test rows; otherwise the fold's
 test score is none's. The decision and every validation figure are returned for
-results.json. A gated GAN method samples its own generator, whose kept epoch was chosen on the training rows
-(augmentation/job.py): the validation speakers choose nothing before the gate judges on them.
+results.json. A gated GAN method samples its own generator, trained on the training rows alone (its kept epoch
+chosen on them, L_Iy through a W_y refitted on them: augmentation/job.py, subsets.train_only_heads): the validation
+speakers shape nothing before the gate judges on them.
 """
 
 from __future__ import annotations

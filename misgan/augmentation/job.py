@@ -43,7 +43,7 @@ def run_job(
     """Every score of one (fold, seed): per training fraction the reference, the methods (each fitted once and
     sampled at every ratio), the gated methods; at the full fraction also ours' extra ratios, multimodal,
     ablation."""
-    from misgan.augmentation.subsets import fraction_fold, refit_stage1
+    from misgan.augmentation.subsets import fraction_fold, refit_stage1, train_only_heads
     from misgan.runtime import seed_everything
 
     t_start = time.time()
@@ -85,8 +85,8 @@ def run_job(
         for method in methods:
             t0 = time.time()
             base = base_method(method)
-            # a gated GAN method trains its own generator, its kept epoch chosen on the training rows: the gate
-            # judges on the validation speakers, which must not have chosen the generator as well
+            # a gated GAN method trains its own generator on the training rows alone (kept epoch, L_Iy's head): the
+            # gate judges on the validation speakers, which must not have shaped the generator as well
             own = method != base and base in GAN_METHODS
             key = method if own else base
             if key not in fitted:
@@ -95,7 +95,11 @@ def run_job(
                 stage1 = fold.attrs.get("stage1_arrays")
                 use_loader = loader if fraction >= 1.0 and not own else None
                 aug = build_augmenter(base, config, use_loader, ours, stage1)
-                aug.fit(dataclasses.replace(view, valid=None) if own else view, seed)
+                if own:  # neither the kept epoch nor L_Iy's head may have seen the validation speakers
+                    heads = train_only_heads(fold, view, config.classifier.c_default)
+                    aug.fit(dataclasses.replace(view, valid=None, heads=heads), seed)
+                else:
+                    aug.fit(view, seed)
                 fitted[key] = aug
                 job["fits"][key] = job["fits"].get(key, 0) + 1
             aug = fitted[key]

@@ -77,3 +77,21 @@ def refit_stage1(fold: Any, audio: np.ndarray, speakers: np.ndarray) -> Any:
     attrs = {**fold.attrs, "selection": result.selection, "baseline": result.baseline, "refit": True}
     attrs["stage1_arrays"] = dict(result.extras)
     return dataclasses.replace(fold, h=np.asarray(result.h, np.float32), heads=heads, attrs=attrs, requested=set())
+
+
+def train_only_heads(fold: Any, view: Any, c_default: float = 1.0) -> dict[str, np.ndarray]:
+    """The fold's heads with W_y, b_y refitted on the training rows alone (`view`), at the fold's stage-1 C.
+
+    Stage 1 fits W_y on every row of the training speakers, the validation speakers' included; a generator
+    trained through L_Iy on that W_y carries the validation speakers' labels into its rows, so augmenting with it
+    looks better on those speakers than on unseen ones, which is what the validation gate must not see (gating.py).
+    W_t, b_t stay: they were fitted without labels."""
+    from misgan.alignment.fullbatch import fit_softmax
+
+    cfg = fold.attrs.get("config") or {}
+    c = (fold.attrs.get("selection") or {}).get("c") or c_default
+    w, b = fit_softmax(
+        view.h, view.y, fold.n_classes, float(c), class_weights=bool(cfg.get("class_weights", True)),
+        max_iter=int(cfg.get("lbfgs_iter", 500)),
+    )  # fmt: skip
+    return {**view.heads, "W_y": w.astype(np.float32), "b_y": b.astype(np.float32)}
