@@ -590,3 +590,12 @@ def test_gated_generator_is_its_own_and_chosen_without_the_validation_rows(store
     np.testing.assert_array_equal(plain[3]["W_t"], heads["W_t"])
     (gate,) = res["gates"]
     assert gate["method"] == "ours-gated" and len(gate["grid"]) == len(cfg.gate_ratios) * len(cfg.gate_weights)
+
+
+def test_only_gated_ours_trains_no_gan_run():
+    from misgan.augmentation.evaluate import needs_generators
+
+    assert needs_generators(AugmentConfig(methods=("none", "ours")))
+    assert needs_generators(AugmentConfig(methods=("none", "ours", "ours-gated")))
+    assert not needs_generators(AugmentConfig(methods=("none", "ours-gated", "smote")))
+    assert needs_generators(AugmentConfig(methods=("none", "ours"), gate_all=True))

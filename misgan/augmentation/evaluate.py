@@ -91,8 +91,9 @@ def begin_augment_run(
 
 
 def needs_generators(config: AugmentConfig) -> bool:
-    """Whether the run samples stage-2 generators (its key then includes the gan run's key)."""
-    return "ours" in {base_method(m) for m in methods_of(config)}
+    """Whether the run samples stage-2 generators (its key then includes the gan run's key): plain "ours" does;
+    "ours-gated" trains its own generator in each job (augmentation/job.py), so it alone needs no gan run."""
+    return "ours" in methods_of(config)
 
 
 def augment(
