@@ -454,3 +454,14 @@ def test_selector_keeps_the_most_realistic_consistent_epoch():
     assert plain.best["cfd"] == 12.0 and capped.best["cfd"] == 5.0
     low_fd = Selector("fd", 0.0)
     assert [low_fd.offer({"fd": v}) for v in (5.0, 7.0, 3.0, float("nan"))] == [True, False, True, False]
+
+
+def test_final_auc_is_not_refitted_when_the_evaluation_rows_are_the_training_rows():
+    h, y, t, heads = clusters(n=120)
+    cfg = GanConfig(**{**FAST, "epochs": 2}, patience=0)
+    res = fit_gan(h, y, t, heads, cfg)
+    assert res.metrics["eval_split"] == "train"
+    assert res.metrics["auc_real_vs_fake"] == res.metrics["auc_train"]
+    valid = clusters(n=60, seed=7)[:3]
+    res = fit_gan(h, y, t, heads, cfg, valid=valid)
+    assert res.metrics["eval_split"] == "valid" and 0 <= res.metrics["auc_real_vs_fake"] <= 1
