@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,7 @@ class _FakeMiniLM:
     """Stands in for MiniLM (384 dims): a fixed random vector per distinct sentence."""
 
     def encode(self, sentences):
-        return np.stack([np.random.default_rng(abs(hash(s)) % 2**32).normal(size=384) for s in sentences])
+        return np.stack([np.random.default_rng(zlib.crc32(s.encode())).normal(size=384) for s in sentences])
 
 
 def _with_transcripts(n: int = 6) -> pd.DataFrame:
@@ -144,7 +145,8 @@ def test_declared_text_encoder_mismatch_and_misuse_name_the_problem(monkeypatch)
     text = _FakeMiniLM().encode(df["text"].tolist()).astype(np.float32)
     np.save("a.npy", np.zeros((6, 3), np.float32))
     np.save("shifted.npy", np.roll(text, 1, axis=0))  # each row is another sentence's encoding
-    with pytest.raises(FeatureImportError, match=r"shifted\.npy: row 0 \(utt_id u0\) is not minilm's encoding"):
+    wrong = r"shifted\.npy: row (\d) \(utt_id u\1\) is not minilm's encoding"  # the worst row, named with its id
+    with pytest.raises(FeatureImportError, match=wrong):
         import_features(df, "a.npy", "x.zarr", text="shifted.npy", text_encoder="minilm")
     np.save("narrow.npy", text[:, :10])
     with pytest.raises(FeatureImportError, match=r"narrow\.npy: 10 columns, but minilm gives 384-dim"):
