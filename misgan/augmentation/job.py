@@ -21,7 +21,7 @@ from misgan.augmentation.classifier import AugmentError, ClassifierConfig, evalu
 from misgan.augmentation.config import AugmentConfig
 from misgan.augmentation.results import record, tsne_embedding
 
-GAN_METHODS = ("ours", "cgan")  # augmenters whose generator chooses its kept epoch on the validation rows
+GAN_METHODS = ("ours", "cgan")  # generators the validation rows shape in stage 2 (kept epoch; ours: L_Iy via W_y)
 
 
 def _labels_for(view_y: np.ndarray, n_classes: int, config: AugmentConfig, ratio: float) -> np.ndarray:
