@@ -113,9 +113,9 @@ def test_declared_text_encoder_is_checked_and_recorded(monkeypatch, tmp_path):
     encoder's spec (so augment --text-source can encode new sentences) and the check."""
     from misgan.augmentation import text_source
     from misgan.augmentation.text_source import load_text_source
-    from misgan.features import importer
+    from misgan.features import encoders
 
-    monkeypatch.setattr(importer, "load_declared_encoder", lambda spec: _FakeMiniLM())
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="cpu": _FakeMiniLM())
     df = _with_transcripts()
     text = _FakeMiniLM().encode(df["text"].tolist()).astype(np.float32)
     np.save("a.npy", np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32))
@@ -138,9 +138,9 @@ def test_declared_text_encoder_is_checked_and_recorded(monkeypatch, tmp_path):
 
 
 def test_declared_text_encoder_mismatch_and_misuse_name_the_problem(monkeypatch):
-    from misgan.features import importer
+    from misgan.features import encoders
 
-    monkeypatch.setattr(importer, "load_declared_encoder", lambda spec: _FakeMiniLM())
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="cpu": _FakeMiniLM())
     df = _with_transcripts()
     text = _FakeMiniLM().encode(df["text"].tolist()).astype(np.float32)
     np.save("a.npy", np.zeros((6, 3), np.float32))

@@ -156,19 +156,11 @@ CHECK_ROWS = 32  # rows re-encoded to check a declared encoder
 CHECK_COSINE = 0.999  # each must agree with its imported row at least this well
 
 
-def load_declared_encoder(spec: dict) -> Any:
-    """The declared encoder, loaded on the CPU (tests replace this function with a tiny one)."""
-    from misgan.features.encoders import load_encoder
-    from misgan.features.encoders.registry import EncoderSpec
-
-    return load_encoder(EncoderSpec.from_dict(spec), "cpu")
-
-
 def check_declared_text(name: str, text_arr: np.ndarray, df: pd.DataFrame, path: Path) -> tuple[dict, dict]:
     """(the declared text encoder's spec as extraction records it, what was checked): the manifest's transcripts
     of up to CHECK_ROWS rows are re-encoded and each must lie within cosine CHECK_COSINE of its imported row
     (FeatureImportError otherwise)."""
-    from misgan.features.encoders import resolve_spec
+    from misgan.features.encoders import load_encoder, resolve_spec
 
     spec = resolve_spec(name, modality="text")
     if spec.dim is not None and spec.dim != text_arr.shape[1]:
@@ -177,7 +169,7 @@ def check_declared_text(name: str, text_arr: np.ndarray, df: pd.DataFrame, path:
     rows = np.flatnonzero((transcripts != "").to_numpy())[:CHECK_ROWS]
     if not len(rows):
         raise FeatureImportError(f"--text-encoder {name}: the manifest has no transcripts (text column) to check")
-    encoder: Any = load_declared_encoder(spec.to_dict())
+    encoder: Any = load_encoder(spec, "cpu")
     got = np.asarray(encoder.encode(transcripts.iloc[rows].tolist()), np.float64)
     want = text_arr[rows].astype(np.float64)
     if got.shape != want.shape:
