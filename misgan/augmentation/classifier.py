@@ -66,11 +66,11 @@ def evaluate_unimodal(
         x = np.concatenate([x, h_syn])
         y = np.concatenate([y, np.asarray(y_syn, dtype=np.int64)])
     hv, _, yv = fold.valid()
-    init = None if config.hidden or config.standardize else (fold.heads["W_y"], fold.heads["b_y"])
+    init = fold.head_init(config)
     if config.optimizer == "lbfgs" and not config.hidden:
         # full batch: every row of the training speakers (+ synthetic), C as stage 1 chose it for this fold by
         # inner grouped CV over the same speakers (no C recorded: chosen on the validation rows instead)
-        c = (fold.attrs.get("selection") or {}).get("c")
+        c = fold.stage1_c()
         groups = np.array(["train"] * n_real + [""] * (len(y) - n_real) + ["valid"] * len(yv))
         x_all, y_all = np.concatenate([x, hv]), np.concatenate([y, yv])
         sw = _weights(n_real, n_syn, len(yv), weight)

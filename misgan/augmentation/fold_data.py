@@ -81,6 +81,14 @@ class FoldData:
         r = self.test_idx
         return self.h[r], self.t[r], self.y[r]
 
+    def stage1_c(self) -> float | None:
+        """The C stage 1 chose for this fold by inner CV over the training speakers (None: not recorded)."""
+        return (self.attrs.get("selection") or {}).get("c")
+
+    def head_init(self, config: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stage-1 head (W_y, b_y) as a plain linear head's start (None for MLP or standardised heads)."""
+        return None if config.hidden or config.standardize else (self.heads["W_y"], self.heads["b_y"])
+
     def with_features(self, name: str, h: np.ndarray, heads: dict[str, np.ndarray]) -> FoldData:
         """The same partition over other features/heads (the α=β=0 stage-1 variant)."""
         return dataclasses.replace(self, name=name, h=h, heads=heads, requested=set())

@@ -57,8 +57,7 @@ def _fit(fold: Any, x_syn: np.ndarray | None, y_syn: np.ndarray | None, weight: 
         x = np.concatenate([x, np.asarray(x_syn, dtype=np.float32)])
         y = np.concatenate([y, np.asarray(y_syn, dtype=np.int64)])
         sw = np.concatenate([np.ones(len(view.y)), np.full(len(x_syn), weight)]).astype(np.float32)
-    init = None if config.hidden or config.standardize else (fold.heads["W_y"], fold.heads["b_y"])
-    c = (fold.attrs.get("selection") or {}).get("c")
+    init, c = fold.head_init(config), fold.stage1_c()
     return train_classifier(x, y, fold.n_classes, config, init=init, seed=seed, sample_weight=sw, c=c)
 
 

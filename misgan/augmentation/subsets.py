@@ -89,7 +89,7 @@ def train_only_heads(fold: Any, view: Any, c_default: float = 1.0) -> dict[str, 
     from misgan.alignment.fullbatch import fit_softmax
 
     cfg = fold.attrs.get("config") or {}
-    c = (fold.attrs.get("selection") or {}).get("c") or c_default
+    c = fold.stage1_c() or c_default
     w, b = fit_softmax(
         view.h, view.y, fold.n_classes, float(c), class_weights=bool(cfg.get("class_weights", True)),
         max_iter=int(cfg.get("lbfgs_iter", 500)),
