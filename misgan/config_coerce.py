@@ -53,24 +53,16 @@ def coerce(hint: Any, value: Any, source: str, key: str, cli=()) -> Any:
         if isinstance(value, str) and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
         raise ConfigError(f"{source}: {key}: must be true or false (got {value!r})")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
+    if hint in _NUMBERS:
+        accepted, what = _NUMBERS[hint]
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            return hint(value)
+        if isinstance(value, str):  # the CLI's strings; YAML reads `1e-4` (no dot) as a string
             try:
-                return int(value.strip())
+                return hint(value.strip())
             except ValueError:
                 pass
-        raise ConfigError(f"{source}: {key}: must be an integer (got {value!r})")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads `1e-4` (no dot) as a string
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{source}: {key}: must be a number (got {value!r})")
+        raise ConfigError(f"{source}: {key}: must be {what} (got {value!r})")
     if hint is str:
         if isinstance(value, str):
             return value
@@ -87,6 +79,11 @@ def coerce(hint: Any, value: Any, source: str, key: str, cli=()) -> Any:
 
 
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+# the numeric types a config field may have: what a value may already be, and how an error names it
+_NUMBERS: dict[type, tuple[tuple[type, ...], str]] = {
+    int: ((int,), "an integer"),
+    float: ((int, float), "a number"),
+}
 
 
 def _tuple(args: tuple, value: Any, source: str, key: str) -> tuple:
