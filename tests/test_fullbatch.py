@@ -46,6 +46,7 @@ def test_fit_softmax_unweighted_and_warm_start_reach_the_optimum() -> None:
     m = LogisticRegression(C=0.5, max_iter=5000, tol=1e-10).fit(z, y)
     w, b = fit_softmax(z, y, 3, 0.5, class_weights=False)
     np.testing.assert_allclose(w, m.coef_, atol=2e-3)
+    np.testing.assert_allclose(b, m.intercept_, atol=2e-3)
     # a start near the optimum changes the path, not the optimum
     w2, b2 = fit_softmax(z, y, 3, 0.5, class_weights=False, init=(m.coef_ * 0.9, m.intercept_))
     np.testing.assert_allclose(w2, m.coef_, atol=2e-3)

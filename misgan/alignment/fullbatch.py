@@ -13,7 +13,6 @@ without a group (generated rows) are always on the inner training side.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
