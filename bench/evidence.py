@@ -8,9 +8,9 @@ Per feature set: stage 1 (`misgan.align`, grouped folds over speakers: leave-one
 else `kfold` with k = --folds), then stage 3 (`misgan.augment`) with the low-resource protocol (every fraction,
 every seed) for: the logistic-regression reference (same features and folds), stage 1 (its stored head, full
 fraction), none, noise, mixup, SMOTE, class-conditional Gaussian, label-only GAN (cgan), ours (paper settings),
-ours (on-manifold), ours (paper with an MLP G and D), ours (paper with a projection D), ours
-(validation-gated), ours with a source corpus
-(--source-cache) and ours with MELD text (--text-source). Each augment call scores its own "none" on the same
+ours (the tool's default GanConfig), ours (on-manifold), ours (paper with an MLP G and D), ours (paper with a
+projection D), ours (validation-gated), ours with a source corpus (--source-cache) and ours with MELD text
+(--text-source). Each augment call scores its own "none" on the same
 folds, seeds and fraction rows (deterministic), so every Δ is paired per fold × seed; p is the two-sided
 Wilcoxon over those units, Holm-corrected across all augmenter rows of one feature set and fraction.
 The markdown table is written to --out and printed. Run folders go to --runs-root (a scratch folder; the
@@ -35,6 +35,9 @@ FEATURES = ("egemaps", "compare", "whisper")
 MELD = "/work/shared/data/meld-text/meld_text_emotion.csv"
 # paper-faithful generator: one linear layer from random init, plain D, no PCA manifold
 PAPER = {"arch": "linear", "init_from_data": False, "manifold": False, "disc": "plain"}
+# the tool's default (GanConfig() = GanConfig.paper()): the paper's G and D, but G's noise columns and bias start
+# at the data's within-class principal directions and mean (init_from_data); class and text columns at torch's init
+DEFAULT: dict[str, Any] = {}
 # on-manifold generator (issue 11.2, helper B): data-initialised conditioning, PCA subspace, projection D
 ON_MANIFOLD = {"init_from_data": True, "manifold": True, "disc": "projection"}
 BASE_METHODS = ("none", "noise", "mixup", "smote", "cgauss", "cgan", "ours", "ours-gated")
@@ -49,6 +52,7 @@ TITLES = {
     "cgan": "label-only GAN",
     "ours": "ours (paper settings)",
     "ours-gated": "ours (validation-gated)",
+    "ours-default": "ours (default GanConfig: paper, noise columns from the data)",
     "ours-manifold": "ours (on-manifold)",
     "ours-mlp": "ours (paper, MLP G and D)",
     "ours-projection": "ours (paper, projection D)",
@@ -73,9 +77,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="(fold, seed) jobs in parallel processes (augment --jobs)")
     ap.add_argument(
         "--variants",
-        default="base,manifold,mlp,projection,source,text",
-        help="augment calls to run: base (the methods of Table II, ours, gated), manifold, mlp, projection, "
-        "source, text, gated (none and ours-gated only)",
+        default="base,default,manifold,mlp,projection,source,text",
+        help="augment calls to run: base (the methods of Table II, ours, gated), default (GanConfig() as "
+        "`misgan gan` runs it), manifold, mlp, projection, source, text, gated (none and ours-gated only)",
     )
     return ap.parse_args(argv)
 
@@ -96,7 +100,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]]]:
     """(row prefix, methods, GanConfig overrides, AugmentConfig overrides) per augment call, those of
     --variants only ("gated": none and ours-gated alone, to rerun the gate's rows)."""
-    out = [("", BASE_METHODS, PAPER, {}), ("manifold", ("none", "ours"), ON_MANIFOLD, {})]
+    out = [("", BASE_METHODS, PAPER, {}), ("default", ("none", "ours"), DEFAULT, {})]
+    out += [("manifold", ("none", "ours"), ON_MANIFOLD, {})]
     # the architecture options of issue 11.2 one at a time on the paper generator: MLP G/D, projection D
     out += [("mlp", ("none", "ours"), {**PAPER, "arch": "mlp"}, {})]
     out += [("projection", ("none", "ours"), {**PAPER, "disc": "projection"}, {})]

@@ -37,6 +37,7 @@ def test_quick_evidence_table_on_a_tiny_cache(tmp_path, capsys):
     for frac in ("0.25", "1"):
         for m in ("none", "noise", "mixup", "SMOTE", "class-conditional Gaussian", "label-only GAN",
                   "ours (paper settings)", "ours (validation-gated)", "ours (on-manifold)",
+                  "ours (default GanConfig: paper, noise columns from the data)",
                   "logistic regression, same features and folds"):  # fmt: skip
             assert (frac, m) in methods
     assert ("1", "stage-1 head") in methods
@@ -50,7 +51,9 @@ def test_quick_evidence_table_on_a_tiny_cache(tmp_path, capsys):
 def test_variants_select_the_augment_calls():
     ev = _load()
     names = lambda argv: [p or "base" for p, *_ in ev.variants(ev.parse([*argv, "--text-source", ""]))]  # noqa: E731
-    assert names([]) == ["base", "manifold", "mlp", "projection"]
+    assert names([]) == ["base", "default", "manifold", "mlp", "projection"]
+    (default,) = ev.variants(ev.parse(["--variants", "default", "--text-source", ""]))
+    assert default[2] == {}  # GanConfig() untouched: what `misgan gan` trains
     assert names(["--variants", "base,manifold"]) == ["base", "manifold"]
     (gated,) = ev.variants(ev.parse(["--variants", "gated"]))
     assert gated[0] == "gated" and gated[1] == ("none", "ours-gated") and gated[2] == ev.PAPER
