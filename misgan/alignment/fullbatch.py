@@ -1,11 +1,11 @@
 """Full-batch training and honest model selection, shared by stage 1 (W_y on h) and stage 3's classifier.
 
-A fold of cached features fits in memory, so heads are fitted full batch by L-BFGS in float64 (scikit-learn's
-LogisticRegression, which minimises exactly this convex objective):
+A fold of cached features fits in memory, so heads are fitted full batch by L-BFGS in float64, on the objective
+of scikit-learn's LogisticRegression (`fit_softmax`: its loss, scaling and solver settings, the same iterates):
 
     C · Σ_i s_i · w_{y_i} · ℓ_i  +  ½ ‖W‖²      (bias unpenalised; w: "balanced" class weights, s: row weights)
 
-(divided by the row count, which changes nothing but the tolerance's scale). The regularisation C is chosen
+(divided by the sum of the row weights, which changes nothing but the tolerance's scale). The regularisation C is chosen
 by inner grouped cross-validation over the TRAINING speakers (`select_c`): sklearn GroupKFold on the
 speaker of every training row, mean UAR, ties to the smaller C; the test speaker never takes part. Rows
 without a group (generated rows) are always on the inner training side.
