@@ -36,8 +36,8 @@ def test_quick_evidence_table_on_a_tiny_cache(tmp_path, capsys):
     methods = {(r[1], r[2]) for r in rows}
     for frac in ("0.25", "1"):
         for m in ("none", "noise", "mixup", "SMOTE", "class-conditional Gaussian", "label-only GAN",
-                  "ours (paper settings)", "ours (validation-gated)", "ours (on-manifold)",
-                  "ours (default GanConfig: paper, noise columns from the data)",
+                  "ours (paper settings, G from torch's init)", "ours (validation-gated)", "ours (on-manifold)",
+                  "ours (default GanConfig.paper(): G's noise columns from the data)",
                   "logistic regression, same features and folds"):  # fmt: skip
             assert (frac, m) in methods
     assert ("1", "stage-1 head") in methods
