@@ -58,6 +58,9 @@ def test_knn_precision_recall_matches_a_cdist_reference():
     out = gm.knn_precision_recall(real, fake, k=k)
     assert 0 < want_p < 1 and 0 < want_r < 1
     assert out == {"precision": pytest.approx(want_p), "recall": pytest.approx(want_r)}
+    # the real side's radii computed once by the caller (the periodic evaluation) give the same figures
+    np.testing.assert_allclose(gm.kth_radius(real, k), radius(real) ** 2, rtol=1e-9)
+    assert gm.knn_precision_recall(real, fake, k=k, real_radius=gm.kth_radius(real, k)) == out
 
 
 def test_tstr_matches_sklearn_and_auc_matches_roc_auc_score():

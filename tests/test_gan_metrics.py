@@ -43,6 +43,16 @@ def test_frechet_matches_scipy_sqrtm_for_general_covariances():
     assert frechet.frechet_from_moments(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-7)
 
 
+@pytest.mark.parametrize("n_fake", [12, 200])  # fewer rows than dims (MM' path) and more (M'M path)
+def test_frechet_of_rows_matches_scipy_sqrtm_of_the_sample_covariances(n_fake):
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(300, 30)) @ rng.normal(size=(30, 30)) * 0.3
+    fake = 1.2 * rng.normal(size=(n_fake, 30)) + 0.5
+    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    ref = ((real.mean(0) - fake.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert frechet.FrechetReference.from_rows(real).distance(fake) == pytest.approx(ref, rel=1e-7)
+
+
 def test_frechet_from_samples_approaches_the_gaussian_value():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(40000, 3)) * [1.0, 2.0, 3.0]

@@ -21,6 +21,7 @@ from misgan.gan.models import Generator
 from misgan.gan.sampling import generate
 
 KNN_ROWS = 1000  # k-NN precision/recall on at most this many rows per side (cdist is quadratic)
+KNN_K = 3
 
 
 def _subsample(n: int, limit: int | None, seed: int) -> np.ndarray:
@@ -43,6 +44,7 @@ class EvalSet:
         self.cfd_ref = ClassFrechetReference(self.h, self.y)
         self.reference: dict[str, float] = {}  # the same metrics for real rows, to read the others against
         self.train: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self.knn_radius: np.ndarray | None = None
 
     def add_reference(self, heads: dict, h_train: np.ndarray | None) -> None:
         """Head consistency and MI bound of the real evaluation rows; on validation rows also the FD
@@ -58,6 +60,8 @@ class EvalSet:
         and text are compared with them (AUC, k-NN) and train the TSTR classifier."""
         keep = _subsample(len(h), self.limit, self.seed + 1)
         self.train = (h[keep], y[keep], None if (t is None or not use_text) else t[keep])
+        real = np.asarray(h[keep][:KNN_ROWS], np.float64)
+        self.knn_radius = gm.kth_radius(real, KNN_K) if len(real) >= 2 else None  # fixed: once, not per call
 
 
 def evaluate(generator: Generator, heads: dict, ev: EvalSet, config: GanConfig, auc: bool = False) -> dict:
@@ -90,7 +94,7 @@ def evaluate(generator: Generator, heads: dict, ev: EvalSet, config: GanConfig, 
             h_tr, fake_tr, folds=5 if final else 3, seed=config.seed, max_rows=2000 if final else 500
         )
         out["tstr_uar"] = gm.tstr_uar(fake_tr, y_tr, ev.h, ev.y)
-        knn = gm.knn_precision_recall(h_tr[:KNN_ROWS], fake_tr[:KNN_ROWS])
+        knn = gm.knn_precision_recall(h_tr[:KNN_ROWS], fake_tr[:KNN_ROWS], KNN_K, ev.knn_radius)
         out["knn_precision"], out["knn_recall"] = knn["precision"], knn["recall"]
     if auc and ev.split == "train" and "auc_train" in out and ev.limit is None:
         out["auc_real_vs_fake"] = out["auc_train"]  # evaluation rows = training rows: auc_train measured it

@@ -42,10 +42,19 @@ class FrechetReference:
         return float(max(diff @ diff + self.trace + np.trace(cov) - 2.0 * tr_cross, 0.0))
 
     def distance(self, y: np.ndarray) -> float:
+        """FD to the rows y. With M = (y − ȳ)·Σ1^½ / √(n−1), Σ1^½ Σ2 Σ1^½ = M'M, whose non-zero eigenvalues are
+        those of the smaller of M'M and MM': per class (a few hundred rows at 768 dims) that skips forming Σ2
+        and two D³ products, and the eigenproblem is n x n (the periodic evaluation's largest cost)."""
         y = np.asarray(y, np.float64)
         if y.ndim != 2 or y.shape[1] != len(self.mu) or len(y) < 2:
             raise ValueError(f"frechet_distance: need an (n>=2, {len(self.mu)}) array, got {y.shape}")
-        return self.distance_to_moments(y.mean(0), np.cov(y, rowvar=False))
+        mu = y.mean(0)
+        centred = (y - mu) / np.sqrt(len(y) - 1)
+        m = centred @ self.root
+        w = np.linalg.eigvalsh(m.T @ m if m.shape[0] > m.shape[1] else m @ m.T)
+        tr_cross = float(np.sqrt(np.clip(w, 0, None)).sum())
+        diff = self.mu - mu
+        return float(max(diff @ diff + self.trace + float(np.vdot(centred, centred)) - 2.0 * tr_cross, 0.0))
 
 
 def frechet_from_moments(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:

@@ -149,7 +149,7 @@ def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _kth_radius(x: np.ndarray, k: int) -> np.ndarray:
+def kth_radius(x: np.ndarray, k: int) -> np.ndarray:
     """Squared distance of each row of x to its k-th nearest other row of x."""
     d = _sq_dist(x, x)
     np.fill_diagonal(d, np.inf)
@@ -157,15 +157,19 @@ def _kth_radius(x: np.ndarray, k: int) -> np.ndarray:
     return np.partition(d, k - 1, axis=1)[:, k - 1]
 
 
-def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+def knn_precision_recall(
+    real: np.ndarray, fake: np.ndarray, k: int = 3, real_radius: np.ndarray | None = None
+) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls, Euclidean distance (compared
-    squared: the same balls)."""
+    squared: the same balls). `real_radius`: `kth_radius(real, k)` computed once by a caller whose real rows
+    are fixed (the GAN's periodic evaluation), one of the three n x n distance products."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if len(real) < 2 or len(fake) < 2:
         return {"precision": float("nan"), "recall": float("nan")}
     cross = _sq_dist(fake, real)  # (n_fake, n_real)
-    precision = float((cross <= _kth_radius(real, k)[None, :]).any(axis=1).mean())
-    recall = float((cross <= _kth_radius(fake, k)[:, None]).any(axis=0).mean())
+    radius = kth_radius(real, k) if real_radius is None else real_radius
+    precision = float((cross <= radius[None, :]).any(axis=1).mean())
+    recall = float((cross <= kth_radius(fake, k)[:, None]).any(axis=0).mean())
     return {"precision": precision, "recall": recall}
 
 
