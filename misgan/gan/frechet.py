@@ -36,10 +36,13 @@ class FrechetReference:
 
     def distance_to_moments(self, mu: np.ndarray, cov: np.ndarray) -> float:
         cov = np.asarray(cov, np.float64)
-        w = np.linalg.eigvalsh(self.root @ cov @ self.root)
-        tr_cross = float(np.sqrt(np.clip(w, 0, None)).sum())
+        return self._assemble(mu, float(np.trace(cov)), np.linalg.eigvalsh(self.root @ cov @ self.root))
+
+    def _assemble(self, mu: np.ndarray, trace: float, cross_eigenvalues: np.ndarray) -> float:
+        """||μ1 − μ||² + tr Σ1 + tr Σ − 2·Σ √λ, λ the eigenvalues of Σ1^½ Σ Σ1^½ (clipped at 0: rounding)."""
+        tr_cross = float(np.sqrt(np.clip(cross_eigenvalues, 0, None)).sum())
         diff = self.mu - np.asarray(mu, np.float64)
-        return float(max(diff @ diff + self.trace + np.trace(cov) - 2.0 * tr_cross, 0.0))
+        return float(max(diff @ diff + self.trace + trace - 2.0 * tr_cross, 0.0))
 
     def distance(self, y: np.ndarray) -> float:
         """FD to the rows y. With M = (y − ȳ)·Σ1^½ / √(n−1), Σ1^½ Σ2 Σ1^½ = M'M, whose non-zero eigenvalues are
@@ -52,9 +55,7 @@ class FrechetReference:
         centred = (y - mu) / np.sqrt(len(y) - 1)
         m = centred @ self.root
         w = np.linalg.eigvalsh(m.T @ m if m.shape[0] > m.shape[1] else m @ m.T)
-        tr_cross = float(np.sqrt(np.clip(w, 0, None)).sum())
-        diff = self.mu - mu
-        return float(max(diff @ diff + self.trace + float(np.vdot(centred, centred)) - 2.0 * tr_cross, 0.0))
+        return self._assemble(mu, float(np.vdot(centred, centred)), w)
 
 
 def frechet_from_moments(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
